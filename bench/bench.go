@@ -1,0 +1,496 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/collective"
+	"github.com/kizuna-hpc/kizuna/collective/reduce"
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/internal/oracle"
+)
+
+// Options select what Run measures.
+type Options struct {
+	Ops      []schedule.Coll // collectives; schedule.SendRecv for point-to-point
+	MinBytes int64
+	MaxBytes int64
+	Factor   int64 // size multiplier between rows (>= 2)
+	Iters    int
+	Warmup   int
+	Check    bool
+	DType    collective.DType
+	RedOp    collective.Op
+	Root     int
+	Algo     collective.Algo // AlgoAuto: the communicator chooses
+	JSON     bool
+}
+
+// DefaultOptions are `kizuna bench`'s defaults.
+func DefaultOptions() Options {
+	return Options{
+		Ops: []schedule.Coll{schedule.AllReduce}, MinBytes: 8, MaxBytes: 32 << 20, Factor: 2,
+		Iters: 20, Warmup: 5, Check: true, DType: collective.Float32, RedOp: collective.Sum,
+	}
+}
+
+// Row is one measured size of one collective, one of out-of-place/in-place.
+type Row struct {
+	Op        string  `json:"op"`
+	Bytes     int64   `json:"bytes"`
+	Count     int64   `json:"count"`
+	DType     string  `json:"dtype"`
+	RedOp     string  `json:"redop"`
+	Root      int     `json:"root"`
+	Algo      string  `json:"algo"`
+	Transport string  `json:"transport"`
+	NP        int     `json:"np"`
+	InPlace   bool    `json:"inplace"`
+	TimeUS    float64 `json:"time_us"`
+	P50US     float64 `json:"p50_us"`
+	P99US     float64 `json:"p99_us"`
+	AlgBW     float64 `json:"algbw_gbps"`
+	BusBW     float64 `json:"busbw_gbps"`
+	Wrong     int64   `json:"wrong"`
+}
+
+// Summary is what Run measured (complete on rank 0 only).
+type Summary struct {
+	Rows     []Row
+	Wrong    int64
+	AvgBusBW float64
+}
+
+// BusFactor is nccl-tests' bus-bandwidth factor for a collective on n ranks.
+func BusFactor(coll schedule.Coll, n int) float64 {
+	if n <= 1 {
+		return 0
+	}
+	switch coll {
+	case schedule.AllReduce:
+		return 2 * float64(n-1) / float64(n)
+	case schedule.AllGather, schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter:
+		return float64(n-1) / float64(n)
+	}
+	return 1
+}
+
+// perRank reports whether the collective's size S counts every rank's block
+// (nccl-tests: AllGather, ReduceScatter, AlltoAll, Gather, Scatter).
+func perRank(coll schedule.Coll) bool {
+	switch coll {
+	case schedule.AllGather, schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter:
+		return true
+	}
+	return false
+}
+
+func hasRoot(coll schedule.Coll) bool {
+	switch coll {
+	case schedule.Broadcast, schedule.Reduce, schedule.Gather, schedule.Scatter:
+		return true
+	}
+	return false
+}
+
+func isReduction(coll schedule.Coll) bool {
+	return coll == schedule.AllReduce || coll == schedule.Reduce || coll == schedule.ReduceScatter
+}
+
+// ParseOps parses -op: a comma list of collective names, or "all".
+func ParseOps(s string) ([]schedule.Coll, error) {
+	if strings.TrimSpace(s) == "all" {
+		return []schedule.Coll{schedule.AllReduce, schedule.Broadcast, schedule.Reduce, schedule.AllGather,
+			schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter, schedule.SendRecv, schedule.Barrier}, nil
+	}
+	var ops []schedule.Coll
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "sendrecv" {
+			ops = append(ops, schedule.SendRecv)
+			continue
+		}
+		c, err := schedule.ParseColl(name)
+		if err != nil {
+			return nil, fmt.Errorf("-op %q: %v (want allreduce, broadcast, reduce, allgather, reducescatter, alltoall, gather, scatter, sendrecv, barrier or all)", name, err)
+		}
+		ops = append(ops, c)
+	}
+	return ops, nil
+}
+
+// ParseBytes parses a size with an optional K, M or G suffix (powers of 1024).
+func ParseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "B")
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, t[:len(t)-1]
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, t[:len(t)-1]
+	case strings.HasSuffix(t, "G"):
+		mult, t = 1<<30, t[:len(t)-1]
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 8, 64K, 32M, 1G)", s)
+	}
+	return n * mult, nil
+}
+
+// Validate checks o against a world of n ranks.
+func (o *Options) Validate(n int) error {
+	switch {
+	case len(o.Ops) == 0:
+		return fmt.Errorf("bench: no operation")
+	case o.MinBytes < 0 || o.MaxBytes < o.MinBytes:
+		return fmt.Errorf("bench: sizes -b %d -e %d: want 0 <= min <= max", o.MinBytes, o.MaxBytes)
+	case o.Factor < 2:
+		return fmt.Errorf("bench: -f %d: want a factor of at least 2", o.Factor)
+	case o.Iters < 1:
+		return fmt.Errorf("bench: -n %d: want at least 1 iteration", o.Iters)
+	case o.Warmup < 0:
+		return fmt.Errorf("bench: -w %d: want 0 or more", o.Warmup)
+	case !o.DType.Valid():
+		return fmt.Errorf("bench: bad dtype")
+	case !o.RedOp.Valid():
+		return fmt.Errorf("bench: bad reduction op")
+	case o.Root < 0 || o.Root >= n:
+		return fmt.Errorf("bench: -r %d: root out of range for %d ranks", o.Root, n)
+	}
+	return nil
+}
+
+// sizes lists the byte sizes of the sweep.
+func (o *Options) sizes() []int64 {
+	var out []int64
+	for b := o.MinBytes; b <= o.MaxBytes; b *= o.Factor {
+		out = append(out, b)
+		if b == 0 {
+			b = 1
+			if o.MaxBytes < 1 {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Run measures the sweep on c. Every rank calls it with the same options;
+// rank 0 writes the table (or JSON lines) to w.
+func Run(ctx context.Context, c *collective.Comm, o Options, w io.Writer) (*Summary, error) {
+	n := c.Size()
+	if err := o.Validate(n); err != nil {
+		return nil, err
+	}
+	sum := &Summary{}
+	var busTotal float64
+	var busRows int
+	for _, coll := range o.Ops {
+		if c.Rank() == 0 && !o.JSON {
+			printHeader(w, c, coll, &o)
+		}
+		for _, bytes := range o.sizes() {
+			rows, err := measure(ctx, c, coll, bytes, &o)
+			if err != nil {
+				return sum, err
+			}
+			if c.Rank() != 0 {
+				continue
+			}
+			for _, r := range rows {
+				sum.Rows = append(sum.Rows, r)
+				sum.Wrong += r.Wrong
+				if r.InPlace {
+					continue
+				}
+				busTotal += r.BusBW
+				busRows++
+				if o.JSON {
+					continue
+				}
+			}
+			if o.JSON {
+				enc := json.NewEncoder(w)
+				for _, r := range rows {
+					if err := enc.Encode(r); err != nil {
+						return sum, err
+					}
+				}
+			} else {
+				printRow(w, rows)
+			}
+		}
+	}
+	if busRows > 0 {
+		sum.AvgBusBW = busTotal / float64(busRows)
+	}
+	if c.Rank() == 0 && !o.JSON {
+		fmt.Fprintf(w, "# Out of bounds values : %d %s\n", sum.Wrong, map[bool]string{true: "OK", false: "FAILED"}[sum.Wrong == 0])
+		fmt.Fprintf(w, "# Avg bus bandwidth    : %.6g\n#\n", sum.AvgBusBW)
+	}
+	return sum, nil
+}
+
+func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, o *Options) {
+	algo := "auto"
+	if o.Algo != collective.AlgoAuto {
+		algo = o.Algo.String()
+	}
+	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d, check %v\n",
+		coll, c.Size(), c.Transport(), algo, o.Iters, o.Warmup, o.Check)
+	fmt.Fprintf(w, "#%76s %-44s  %-44s\n", "", "out-of-place", "in-place")
+	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %6s  %8s %8s %8s %8s %6s\n",
+		"size", "count", "type", "redop", "root", "algo", "time", "p50", "p99", "busbw", "#wrong", "time", "p50", "p99", "busbw", "#wrong")
+	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %6s  %8s %8s %8s %8s %6s\n",
+		"(B)", "(elements)", "", "", "", "", "(us)", "(us)", "(us)", "(GB/s)", "", "(us)", "(us)", "(us)", "(GB/s)", "")
+}
+
+func printRow(w io.Writer, rows []Row) {
+	r := rows[0]
+	fmt.Fprintf(w, " %11d %12d %8s %6s %5d %6s", r.Bytes, r.Count, r.DType, r.RedOp, r.Root, r.Algo)
+	for i, x := range rows {
+		sep := " "
+		if i > 0 {
+			sep = "  "
+		}
+		fmt.Fprintf(w, "%s%10.2f %8.2f %8.2f %8.3f %6d", sep, x.TimeUS, x.P50US, x.P99US, x.BusBW, x.Wrong)
+	}
+	fmt.Fprintln(w)
+}
+
+// measure runs one size of one collective, out-of-place then in-place.
+func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, bytes int64, o *Options) ([]Row, error) {
+	n := c.Size()
+	es := int64(o.DType.Size())
+	total := bytes / es // elements in S
+	count := total      // per the collective's count convention
+	if perRank(coll) {
+		count = total / int64(n)
+		total = count * int64(n)
+	}
+	if coll == schedule.Barrier {
+		count, total = 0, 0
+	}
+	root, redop := -1, "none"
+	if hasRoot(coll) {
+		root = o.Root
+	}
+	if isReduction(coll) {
+		redop = o.RedOp.String()
+	}
+	algo := "-"
+	if coll != schedule.SendRecv {
+		a, err := c.Algorithm(coll, o.DType, int(count), o.Algo)
+		if err != nil {
+			return nil, err
+		}
+		algo = a.String()
+	}
+	var rows []Row
+	for _, inPlace := range []bool{false, true} {
+		tc := oracle.Case{Coll: coll, Algo: o.Algo, DType: o.DType, Op: o.RedOp, Count: int(count), Root: max(root, 0), InPlace: inPlace}
+		var wrong int64
+		if o.Check {
+			var err error
+			if wrong, err = check(ctx, c, tc); err != nil {
+				return nil, err
+			}
+		}
+		times, err := timeIt(ctx, c, tc, o)
+		if err != nil {
+			return nil, err
+		}
+		sorted := slices.Clone(times)
+		slices.Sort(sorted)
+		var mean float64
+		for _, t := range times {
+			mean += t
+		}
+		mean /= float64(len(times))
+		s := float64(total * es)
+		algbw := 0.0
+		if mean > 0 {
+			algbw = s / mean / 1e9
+		}
+		rows = append(rows, Row{
+			Op: coll.String(), Bytes: total * es, Count: total, DType: o.DType.String(), RedOp: redop, Root: root,
+			Algo: algo, Transport: c.Transport(), NP: n, InPlace: inPlace,
+			TimeUS: mean * 1e6, P50US: quantile(sorted, 0.50) * 1e6, P99US: quantile(sorted, 0.99) * 1e6,
+			AlgBW: algbw, BusBW: algbw * BusFactor(coll, n), Wrong: wrong,
+		})
+	}
+	return rows, nil
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// check runs tc once against the oracle and returns the number of wrong
+// elements summed over all ranks.
+func check(ctx context.Context, c *collective.Comm, tc oracle.Case) (int64, error) {
+	var wrong int64
+	if tc.Coll == schedule.SendRecv {
+		wrong = checkSendRecv(ctx, c, tc)
+	} else {
+		got, err := oracle.Do(ctx, c, tc, 1)
+		if err != nil {
+			return 0, err
+		}
+		want := oracle.Expected(tc, c.Rank(), c.Size(), 1)
+		wrong = countWrong(tc.DType, got, want)
+	}
+	total := []int64{wrong}
+	if err := collective.AllReduce(ctx, c, total, total, collective.Sum); err != nil {
+		return 0, err
+	}
+	return total[0], nil
+}
+
+func countWrong(dt collective.DType, got, want []byte) int64 {
+	if len(got) != len(want) {
+		return int64(max(len(got), len(want)) / dt.Size())
+	}
+	var wrong int64
+	es := dt.Size()
+	for off := 0; off < len(got); {
+		i, ok := reduce.Equal(dt, got[off:], want[off:])
+		if ok {
+			break
+		}
+		wrong++
+		off += (i + 1) * es
+	}
+	return wrong
+}
+
+func checkSendRecv(ctx context.Context, c *collective.Comm, tc oracle.Case) int64 {
+	n, r := c.Size(), c.Rank()
+	es := tc.DType.Size()
+	send := make([]byte, tc.Count*es)
+	reduce.Fill(tc.DType, send, r, 1, tc.Op)
+	got, err := sendRecv(ctx, c, send, make([]byte, len(send)), tc.DType)
+	if err != nil {
+		return int64(tc.Count)
+	}
+	want := make([]byte, len(send))
+	reduce.Fill(tc.DType, want, (r+n-1)%n, 1, tc.Op)
+	return countWrong(tc.DType, got, want)
+}
+
+// sendRecv sends to the next rank and receives from the previous one, as
+// nccl-tests' sendrecv_perf does.
+func sendRecv(ctx context.Context, c *collective.Comm, send, recv []byte, dt collective.DType) ([]byte, error) {
+	n, r := c.Size(), c.Rank()
+	if err := c.SendBytes(ctx, send, dt, (r+1)%n, 0); err != nil {
+		return nil, err
+	}
+	if err := c.RecvBytes(ctx, recv, dt, (r+n-1)%n, 0); err != nil {
+		return nil, err
+	}
+	return recv, nil
+}
+
+// timeIt runs warmup and timed iterations and returns each iteration's
+// time on the slowest rank, in seconds.
+func timeIt(ctx context.Context, c *collective.Comm, tc oracle.Case, o *Options) ([]float64, error) {
+	n, r := c.Size(), c.Rank()
+	es := tc.DType.Size()
+	in := make([]byte, oracle.InputLen(tc, r, n)*es)
+	out := make([]byte, oracle.OutputLen(tc, r, n)*es)
+	if tc.Coll == schedule.SendRecv {
+		in, out = make([]byte, tc.Count*es), make([]byte, tc.Count*es)
+	}
+	reduce.Fill(tc.DType, in, r, 2, tc.Op)
+	var opts []collective.CallOption
+	if tc.Algo != collective.AlgoAuto {
+		opts = append(opts, collective.WithAlgo(tc.Algo))
+	}
+	blk := tc.Count * es
+	send, recv := in, out
+	if tc.InPlace {
+		switch tc.Coll {
+		case schedule.AllReduce, schedule.Broadcast, schedule.AllToAll:
+			copy(out, in)
+			send = out
+		case schedule.Reduce:
+			if r == tc.Root {
+				copy(out, in)
+				send = out
+			}
+		case schedule.AllGather:
+			send = out[r*blk : (r+1)*blk]
+		case schedule.Gather:
+			if r == tc.Root {
+				send = out[r*blk : (r+1)*blk]
+			}
+		case schedule.ReduceScatter:
+			recv = in[r*blk : (r+1)*blk]
+		case schedule.Scatter:
+			if r == tc.Root {
+				recv = in[r*blk : (r+1)*blk]
+			}
+		case schedule.SendRecv:
+			// Point-to-point has no in-place form; time it again.
+		}
+	}
+	one := func() error {
+		var err error
+		switch tc.Coll {
+		case schedule.AllReduce:
+			err = c.AllReduceBytes(ctx, send, recv, tc.DType, tc.Op, opts...)
+		case schedule.Broadcast:
+			err = c.BroadcastBytes(ctx, send, recv, tc.DType, tc.Root, opts...)
+		case schedule.Reduce:
+			err = c.ReduceBytes(ctx, send, recv, tc.DType, tc.Op, tc.Root, opts...)
+		case schedule.AllGather:
+			err = c.AllGatherBytes(ctx, send, recv, tc.DType, opts...)
+		case schedule.ReduceScatter:
+			err = c.ReduceScatterBytes(ctx, send, recv, tc.DType, tc.Op, opts...)
+		case schedule.AllToAll:
+			err = c.AllToAllBytes(ctx, send, recv, tc.DType, opts...)
+		case schedule.Gather:
+			err = c.GatherBytes(ctx, send, recv, tc.DType, tc.Root, opts...)
+		case schedule.Scatter:
+			err = c.ScatterBytes(ctx, send, recv, tc.DType, tc.Root, opts...)
+		case schedule.Barrier:
+			err = c.Barrier(ctx, opts...)
+		case schedule.SendRecv:
+			_, err = sendRecv(ctx, c, send, recv, tc.DType)
+		}
+		return err
+	}
+	for range o.Warmup {
+		if err := one(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Barrier(ctx); err != nil {
+		return nil, err
+	}
+	times := make([]float64, o.Iters)
+	for i := range times {
+		start := time.Now()
+		if err := one(); err != nil {
+			return nil, err
+		}
+		times[i] = time.Since(start).Seconds()
+	}
+	if err := collective.AllReduce(ctx, c, times, times, collective.Max); err != nil {
+		return nil, err
+	}
+	return times, nil
+}

@@ -1,0 +1,14 @@
+// Package bench is the benchmark engine behind `kizuna bench`: it sweeps
+// message sizes for one or more collectives on a communicator and reports,
+// in nccl-tests' conventions, time, algorithm bandwidth, bus bandwidth and
+// the number of wrong elements (checked against the sequential oracle), for
+// out-of-place and in-place calls, plus p50 and p99 latency. See
+// doc/PERFORMANCE.md of NVIDIA/nccl-tests for the definitions of algbw and
+// busbw, which this package follows.
+//
+// Every rank of the communicator calls Run with the same Options; only rank
+// 0 writes. Run is not safe for concurrent use on one communicator.
+//
+// The package's `go test -bench` benchmarks measure AllReduce per algorithm
+// and transport on goroutine ranks.
+package bench

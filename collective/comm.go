@@ -1,0 +1,415 @@
+package collective
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/rendezvous"
+	"github.com/kizuna-hpc/kizuna/transport"
+	"github.com/kizuna-hpc/kizuna/transport/tcp"
+)
+
+// Comm is a communicator: size ranks, of which this one is Rank.
+//
+// Collective operations on one Comm must be called in the same order on
+// every rank (as with MPI and NCCL). Calls from several goroutines are
+// serialised, but their order is then unspecified, so a program that wants
+// several streams of collectives should use one Comm per stream. Send and
+// Recv may be called concurrently with each other and with collectives.
+//
+// An operation that fails part-way (peer lost, mismatch, timeout, context
+// cancelled) breaks the communicator: every later operation fails at once
+// with ErrBroken wrapping the first error, and every other rank is told, so
+// that no rank waits for an answer that will never come. Local misuse
+// (ErrInvalid) is reported before any communication and breaks nothing.
+type Comm struct {
+	rank, size int
+	id         uint32 // communicator id in frame headers (0 = world)
+	ep         transport.Endpoint
+	mux        *transport.Mux
+	peers      []int // communicator rank -> endpoint rank
+	log        *slog.Logger
+	timeout    time.Duration
+	chunkBytes int
+	algoSpec   *schedule.AlgoSpec
+	costs      schedule.Costs
+
+	store  *rendezvous.Server // served by rank 0 unless external
+	client *rendezvous.Client
+
+	mu     sync.Mutex // serialises collective calls; guards the executor state below
+	seq    uint64
+	exec   executor
+	scheds map[schedule.Params]*plan
+
+	p2pMu   sync.Mutex // guards sendSeq/recvSeq
+	sendSeq map[p2pKey]uint64
+	recvSeq map[p2pKey]uint64
+
+	errMu  sync.Mutex // guards broken
+	broken error      // first failure, nil while healthy
+
+	bg sync.WaitGroup // announcements started from transport goroutines
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type p2pKey struct {
+	peer int
+	tag  uint32
+}
+
+// Rank returns this process's rank in the communicator.
+func (c *Comm) Rank() int { return c.rank }
+
+// Size returns the number of ranks.
+func (c *Comm) Size() int { return c.size }
+
+// Transport names the transport in use ("inproc", "tcp").
+func (c *Comm) Transport() string { return c.ep.Name() }
+
+// New creates this rank's communicator from an explicit config: it serves or
+// joins the rendezvous store at cfg.MasterAddr, publishes its listen address,
+// learns everyone else's and connects to every peer. It returns when all
+// links are up, or with an error naming the ranks still missing when ctx or
+// cfg.Timeout ends. Every rank of the job must call it.
+func New(ctx context.Context, cfg Config) (*Comm, error) {
+	if err := validateConfig(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Transport == TransportInproc {
+		return nil, fmt.Errorf("%w: transport %q needs goroutine ranks: use NewLocal or RunLocal", ErrInvalid, cfg.Transport)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	var (
+		store  *rendezvous.Server
+		client *rendezvous.Client
+		addrs  = make([]string, cfg.Size)
+		err    error
+	)
+	cleanup := func() {
+		if client != nil {
+			client.Close()
+		}
+		if store != nil {
+			store.Close()
+		}
+	}
+	l, err := tcp.Listen(tcp.Config{
+		Rank: cfg.Rank, Size: cfg.Size, BindAddr: cfg.BindAddr,
+		SocketsPerPeer: cfg.SocketsPerPeer, JobID: cfg.JobID, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collective: rank %d: listen: %w", cfg.Rank, err)
+	}
+	if cfg.Size > 1 {
+		if cfg.Rank == 0 && !cfg.ExternalStore {
+			store, err = rendezvous.Listen(cfg.MasterAddr)
+			if err != nil {
+				l.Close()
+				return nil, fmt.Errorf("collective: rank 0: serve rendezvous store at %s: %w", cfg.MasterAddr, err)
+			}
+			cfg.Logger.Info("serving rendezvous store", "addr", store.Addr())
+		}
+		client, err = rendezvous.Dial(ctx, cfg.MasterAddr, cfg.JobID)
+		if err != nil {
+			l.Close()
+			cleanup()
+			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
+		}
+		host, _ := os.Hostname()
+		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
+			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
+		if err != nil {
+			l.Close()
+			cleanup()
+			return nil, fmt.Errorf("collective: rank %d: rendezvous: %w", cfg.Rank, err)
+		}
+		for i, m := range members {
+			addrs[i] = m.Addr
+		}
+	} else {
+		addrs[0] = l.Addr()
+	}
+	ep, err := l.Connect(ctx, addrs)
+	if err != nil {
+		l.Close()
+		cleanup()
+		return nil, fmt.Errorf("collective: rank %d: connect: %w", cfg.Rank, err)
+	}
+	c, err := newComm(ep, cfg)
+	if err != nil {
+		ep.Close()
+		cleanup()
+		return nil, err
+	}
+	c.store, c.client = store, client
+	return c, nil
+}
+
+// NewFromEnv creates the communicator described by the environment (see
+// ConfigFromEnv).
+func NewFromEnv(ctx context.Context) (*Comm, error) {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg)
+}
+
+func validateConfig(cfg *Config) error {
+	if cfg.Size < 1 {
+		return fmt.Errorf("%w: world size %d, want at least 1", ErrInvalid, cfg.Size)
+	}
+	if cfg.Rank < 0 || cfg.Rank >= cfg.Size {
+		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
+	}
+	if cfg.Size > 1 && cfg.MasterAddr == "" {
+		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
+	}
+	switch cfg.Transport {
+	case "", "auto":
+		cfg.Transport = TransportTCP
+	case TransportTCP, TransportInproc:
+	default:
+		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
+	}
+	if cfg.JobID == "" {
+		cfg.JobID = "default"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ChunkBytes <= 0 {
+		cfg.ChunkBytes = DefaultChunkBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = loggerFromEnv()
+	}
+	if _, err := schedule.ParseAlgoSpec(cfg.Algo); err != nil {
+		return fmt.Errorf("%w: algorithm spec %q: %v", ErrInvalid, cfg.Algo, err)
+	}
+	return nil
+}
+
+// Built-in cost model parameters per transport, measured on a 2-core
+// machine with `go test -run XXX -bench BenchmarkPingPong ./transport/...`
+// (alpha: half the 8-byte round trip; beta: 1/stream bandwidth) and
+// `go test -bench BenchmarkApply ./collective/reduce` (gamma).
+var defaultCosts = map[string]schedule.Costs{
+	TransportTCP:    {Alpha: 15e-6, Beta: 1 / 2.5e9, Gamma: 1 / 8e9},
+	TransportInproc: {Alpha: 2e-6, Beta: 1 / 10e9, Gamma: 1 / 8e9},
+}
+
+// newComm wraps a connected endpoint. cfg must be validated.
+func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
+	spec, _ := schedule.ParseAlgoSpec(cfg.Algo)
+	costs := defaultCosts[ep.Name()]
+	if cfg.Costs.Alpha > 0 {
+		costs.Alpha = cfg.Costs.Alpha
+	}
+	if cfg.Costs.Beta > 0 {
+		costs.Beta = cfg.Costs.Beta
+	}
+	if cfg.Costs.Gamma > 0 {
+		costs.Gamma = cfg.Costs.Gamma
+	}
+	c := &Comm{
+		rank:       ep.Rank(),
+		size:       ep.Size(),
+		ep:         ep,
+		mux:        ep.Mux(),
+		log:        cfg.Logger.With("rank", ep.Rank()),
+		timeout:    cfg.Timeout,
+		chunkBytes: cfg.ChunkBytes,
+		algoSpec:   spec,
+		costs:      costs,
+		scheds:     make(map[schedule.Params]*plan),
+		sendSeq:    make(map[p2pKey]uint64),
+		recvSeq:    make(map[p2pKey]uint64),
+	}
+	c.peers = make([]int, c.size)
+	for i := range c.peers {
+		c.peers[i] = i
+	}
+	c.mux.SetControlHandler(c.onControl)
+	c.mux.SetMismatchHandler(c.onMismatch)
+	return c, nil
+}
+
+// commRank maps an endpoint rank to this communicator's numbering (-1 if
+// not a member).
+func (c *Comm) commRank(epRank int) int {
+	if epRank >= 0 && epRank < len(c.peers) && c.peers[epRank] == epRank {
+		return epRank
+	}
+	for i, p := range c.peers {
+		if p == epRank {
+			return i
+		}
+	}
+	return -1
+}
+
+// Close releases the communicator: pending operations fail with ErrClosed,
+// every link is closed and every goroutine the communicator started has
+// stopped when Close returns. Close is safe to call more than once and from
+// any goroutine.
+func (c *Comm) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.setBroken(ErrClosed)
+		c.mux.Fail(ErrClosed)
+		var errs []error
+		if err := c.ep.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		c.bg.Wait()
+		if c.client != nil {
+			c.client.Close()
+		}
+		if c.store != nil {
+			if err := c.store.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+// Abort fails every pending and later operation of the communicator at once,
+// on this rank and (best effort) on every other rank, with ErrAborted. It may
+// be called from any goroutine. Close must still be called.
+func (c *Comm) Abort() {
+	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
+	if c.setBroken(ErrAborted) {
+		c.mux.FailComm(c.id, ErrAborted)
+		c.announce(err)
+	}
+}
+
+// Err returns the failure that broke the communicator, or nil.
+func (c *Comm) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.broken
+}
+
+// setBroken records the first failure; it reports whether err was the first.
+func (c *Comm) setBroken(err error) bool {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.broken != nil {
+		return false
+	}
+	c.broken = err
+	return true
+}
+
+// controlMsg is the msgpack body of a KindControl frame.
+type controlMsg struct {
+	Type   string `msgpack:"t"` // "abort"
+	Comm   uint32 `msgpack:"c"`
+	Origin int    `msgpack:"o"`
+	Lost   int    `msgpack:"l"`
+	Kind   string `msgpack:"k"` // "mismatch", "abort", "peer", "other"
+	Reason string `msgpack:"r"`
+}
+
+// maxControl bounds a control message read from the wire.
+const maxControl = 64 << 10
+
+// announce tells every other rank that this communicator failed, so that
+// ranks waiting on a third rank fail promptly instead of at the timeout.
+func (c *Comm) announce(re *RemoteError) {
+	kind := "other"
+	switch {
+	case errors.Is(re.cause, ErrMismatch):
+		kind = "mismatch"
+	case errors.Is(re.cause, ErrAborted):
+		kind = "abort"
+	case re.Lost >= 0:
+		kind = "peer"
+	}
+	body, err := msgpack.Marshal(&controlMsg{Type: "abort", Comm: c.id, Origin: re.Origin, Lost: re.Lost, Kind: kind, Reason: re.Reason})
+	if err != nil || len(body) > maxControl {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for i, p := range c.peers {
+		if i == c.rank {
+			continue
+		}
+		h := transport.Header{Kind: transport.KindControl, Comm: c.id}
+		// A peer that is gone cannot be told; the others still are.
+		_ = c.ep.Send(ctx, p, &h, body)
+	}
+}
+
+// onControl runs on a transport goroutine for every control frame; it must
+// not block.
+func (c *Comm) onControl(h *transport.Header, payload []byte) {
+	if len(payload) > maxControl {
+		c.log.Warn("oversized control frame dropped", "from", h.Src, "bytes", len(payload))
+		return
+	}
+	var m controlMsg
+	if err := msgpack.Unmarshal(payload, &m); err != nil || m.Type != "abort" {
+		c.log.Warn("malformed control frame dropped", "from", h.Src)
+		return
+	}
+	if m.Comm != c.id {
+		return
+	}
+	re := &RemoteError{Origin: m.Origin, Lost: m.Lost, Reason: m.Reason}
+	switch m.Kind {
+	case "mismatch":
+		re.cause = ErrMismatch
+	case "abort":
+		re.cause = ErrAborted
+	}
+	if c.setBroken(re) {
+		c.mux.FailComm(c.id, re)
+	}
+}
+
+// onMismatch runs on a transport goroutine when a frame's descriptor differs
+// from the operation this rank is running.
+func (c *Comm) onMismatch(me *transport.MismatchError) {
+	err := c.mismatchError(me)
+	if c.setBroken(err) {
+		c.mux.FailComm(c.id, err)
+		if !c.closed.Load() {
+			c.bg.Add(1)
+			go func() {
+				defer c.bg.Done()
+				c.announce(&RemoteError{Origin: c.rank, Lost: -1, Reason: err.Error(), cause: ErrMismatch})
+			}()
+		}
+	}
+}
+
+func (c *Comm) mismatchError(me *transport.MismatchError) *MismatchError {
+	return &MismatchError{
+		Seq:       me.Local.Seq,
+		Rank:      c.rank,
+		Call:      describe(&me.Local),
+		Other:     c.commRank(int(me.Remote.Src)),
+		OtherCall: describe(&me.Remote),
+	}
+}

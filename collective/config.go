@@ -1,0 +1,234 @@
+package collective
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+)
+
+// Transport names accepted in Config.Transport and KIZUNA_TRANSPORT.
+const (
+	TransportTCP    = "tcp"
+	TransportInproc = "inproc"
+)
+
+// Defaults.
+const (
+	DefaultTimeout    = 10 * time.Minute
+	DefaultChunkBytes = 512 << 10
+)
+
+// Config describes one rank of a communicator. The zero value of every
+// optional field means "the default".
+type Config struct {
+	Rank      int // this process's rank, 0 <= Rank < Size
+	Size      int // number of ranks
+	LocalRank int // rank among the ranks on this host (informational)
+	LocalSize int // ranks on this host (informational)
+	// MasterAddr is the host:port of the rendezvous store. Rank 0 serves it
+	// there unless ExternalStore is set (a launcher serves it). Not needed
+	// when Size is 1.
+	MasterAddr    string
+	ExternalStore bool
+	// JobID namespaces the store, so that two jobs sharing one store never
+	// mix, and is checked when peers connect. Default "default".
+	JobID string
+	// Transport is TransportTCP (default) or TransportInproc (goroutine ranks
+	// built by NewLocal/RunLocal only).
+	Transport string
+	// BindAddr is the address the TCP transport listens on (host or
+	// host:port); "" means KIZUNA_BIND_ADDR, KIZUNA_IFNAME, else loopback.
+	BindAddr       string
+	SocketsPerPeer int // TCP connections per peer; 0 = KIZUNA_SOCKETS_PER_PEER or the transport default
+	// Timeout bounds every operation (and communicator start) in addition to
+	// the caller's context. Default DefaultTimeout.
+	Timeout time.Duration
+	// Algo restricts or forces algorithms, with NCCL_ALGO's grammar
+	// ("ring", "allreduce:tree;ring", "^tree"). "" lets the cost model choose.
+	Algo string
+	// ChunkBytes caps one message so that transfers pipeline. Default DefaultChunkBytes.
+	ChunkBytes int
+	// Costs overrides the cost model's parameters for the transport (zero = built-in).
+	Costs schedule.Costs
+	// Logger receives the runtime's structured logs; nil = slog.Default()
+	// filtered by KIZUNA_LOG.
+	Logger *slog.Logger
+}
+
+// Environment variables read by ConfigFromEnv.
+const (
+	EnvRank           = "KIZUNA_RANK"
+	EnvWorldSize      = "KIZUNA_WORLD_SIZE"
+	EnvLocalRank      = "KIZUNA_LOCAL_RANK"
+	EnvLocalWorldSize = "KIZUNA_LOCAL_WORLD_SIZE"
+	EnvMasterAddr     = "KIZUNA_MASTER_ADDR"
+	EnvJobID          = "KIZUNA_JOB_ID"
+	EnvTimeout        = "KIZUNA_TIMEOUT"
+	EnvAlgo           = "KIZUNA_ALGO"
+	EnvTransport      = "KIZUNA_TRANSPORT"
+	EnvChunkBytes     = "KIZUNA_CHUNK_BYTES"
+	EnvExternalStore  = "KIZUNA_EXTERNAL_STORE"
+	EnvCosts          = "KIZUNA_COSTS"
+	EnvLog            = "KIZUNA_LOG"
+)
+
+// InLaunchedJob reports whether the environment says this process is one
+// rank of a launched job (KIZUNA_RANK and KIZUNA_WORLD_SIZE set).
+func InLaunchedJob() bool {
+	return os.Getenv(EnvRank) != "" && os.Getenv(EnvWorldSize) != ""
+}
+
+// ConfigFromEnv builds a Config from KIZUNA_* variables. A variable that is
+// set but malformed is an error naming it.
+func ConfigFromEnv() (Config, error) {
+	return configFromLookup(os.LookupEnv)
+}
+
+func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
+	var cfg Config
+	var err error
+	intVar := func(name string, dst *int, required bool) {
+		if err != nil {
+			return
+		}
+		v, ok := lookup(name)
+		if !ok || v == "" {
+			if required {
+				err = fmt.Errorf("%w: %s is not set", ErrInvalid, name)
+			}
+			return
+		}
+		n, perr := strconv.Atoi(strings.TrimSpace(v))
+		if perr != nil {
+			err = fmt.Errorf("%w: %s=%q is not an integer", ErrInvalid, name, v)
+			return
+		}
+		*dst = n
+	}
+	intVar(EnvRank, &cfg.Rank, true)
+	intVar(EnvWorldSize, &cfg.Size, true)
+	cfg.LocalRank, cfg.LocalSize = -1, -1
+	intVar(EnvLocalRank, &cfg.LocalRank, false)
+	intVar(EnvLocalWorldSize, &cfg.LocalSize, false)
+	intVar(EnvChunkBytes, &cfg.ChunkBytes, false)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.MasterAddr, _ = lookup(EnvMasterAddr)
+	cfg.JobID, _ = lookup(EnvJobID)
+	cfg.Algo, _ = lookup(EnvAlgo)
+	cfg.Transport, _ = lookup(EnvTransport)
+	if v, ok := lookup(EnvExternalStore); ok && v != "" && v != "0" && !strings.EqualFold(v, "false") {
+		cfg.ExternalStore = true
+	}
+	if v, ok := lookup(EnvTimeout); ok && v != "" {
+		d, perr := ParseDuration(v)
+		if perr != nil {
+			return cfg, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvTimeout, v, perr)
+		}
+		cfg.Timeout = d
+	}
+	if v, ok := lookup(EnvCosts); ok && v != "" {
+		k, perr := ParseCosts(v)
+		if perr != nil {
+			return cfg, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvCosts, v, perr)
+		}
+		cfg.Costs = k
+	}
+	return cfg, nil
+}
+
+// ParseDuration accepts a Go duration ("90s", "10m") or a plain number of seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("negative duration %q", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
+
+// ParseCosts parses "alpha=20us,beta=0.4ns,gamma=0.1ns": alpha per message,
+// beta per byte sent, gamma per byte reduced. Missing keys stay zero (zero
+// means "built-in default" in Config.Costs).
+func ParseCosts(s string) (schedule.Costs, error) {
+	var k schedule.Costs
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(part, "=")
+		if !ok {
+			return k, fmt.Errorf("%q: want name=duration", part)
+		}
+		d, err := parseSmallDuration(val)
+		if err != nil {
+			return k, fmt.Errorf("%q: %v", part, err)
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "alpha":
+			k.Alpha = d
+		case "beta":
+			k.Beta = d
+		case "gamma":
+			k.Gamma = d
+		default:
+			return k, fmt.Errorf("%q: unknown parameter %q (want alpha, beta or gamma)", part, name)
+		}
+	}
+	return k, nil
+}
+
+// parseSmallDuration parses a duration that may be fractional nanoseconds
+// ("0.4ns") into seconds.
+func parseSmallDuration(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		scale  float64
+	}{{"ns", 1e-9}, {"us", 1e-6}, {"µs", 1e-6}, {"ms", 1e-3}, {"s", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			v, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
+			if err != nil || v < 0 {
+				return 0, fmt.Errorf("bad duration %q", s)
+			}
+			return v * u.scale, nil
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad duration %q (want e.g. 20us or 0.4ns)", s)
+	}
+	return v, nil
+}
+
+// loggerFromEnv returns a text logger on stderr at the KIZUNA_LOG level
+// (warn by default).
+func loggerFromEnv() *slog.Logger {
+	level := slog.LevelWarn
+	switch strings.ToLower(os.Getenv(EnvLog)) {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "error":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

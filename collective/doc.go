@@ -1,0 +1,77 @@
+// Package collective is Kizuna's communicator: all-reduce, broadcast,
+// reduce, all-gather, reduce-scatter, all-to-all, gather, scatter, barrier
+// and tagged point-to-point messages among Size ranks, over any transport.
+//
+// # Creating a communicator
+//
+// From an explicit Config (New), from KIZUNA_* environment variables
+// (NewFromEnv: KIZUNA_RANK, KIZUNA_WORLD_SIZE, KIZUNA_LOCAL_RANK,
+// KIZUNA_LOCAL_WORLD_SIZE, KIZUNA_MASTER_ADDR, KIZUNA_JOB_ID, KIZUNA_TIMEOUT,
+// KIZUNA_ALGO, KIZUNA_CHUNK_BYTES, KIZUNA_COSTS, KIZUNA_LOG), or as n goroutine
+// ranks in one process (NewLocal, RunLocal) over the in-process transport or
+// real TCP on loopback.
+//
+// Ranks meet at a rendezvous store (package rendezvous) served at
+// KIZUNA_MASTER_ADDR by rank 0 (or by a launcher, KIZUNA_EXTERNAL_STORE=1),
+// namespaced by KIZUNA_JOB_ID; each publishes its listen address and then
+// connects to every peer.
+//
+// # Operations
+//
+// Each operation has a typed generic form (AllReduce[T], ...) and a raw form
+// on bytes plus a DType (Comm.AllReduceBytes, ...). Passing the same buffer
+// as send and receive buffer (or, for AllGather/Gather, the send buffer as
+// the receive buffer's own block; for ReduceScatter/Scatter the reverse) is
+// an in-place call. Any element count works: not divisible by Size, smaller
+// than Size, or zero. The communicator never retains a caller's buffer after
+// the call returns.
+//
+// # Algorithms
+//
+// Every operation runs a pure schedule (package schedule) through one
+// executor. Ring exists for every operation; Tree (pipelined double binary
+// tree) for AllReduce, Broadcast and Reduce; HalvingDoubling (Rabenseifner)
+// and RecursiveDoubling for AllReduce. A cost model (alpha-beta-gamma per
+// transport, KIZUNA_COSTS to override) picks one per call; KIZUNA_ALGO
+// (Config.Algo) restricts the choice with NCCL_ALGO's grammar ("ring",
+// "allreduce:tree;ring", "^tree"); WithAlgo forces one for a single call.
+//
+// # Numerics and determinism
+//
+// Float16 and bfloat16 are reduced in float32 and rounded back once per
+// reduction step (each time a received block is combined into a local one),
+// so a result may differ in the last bit from a single float32 reduction.
+// Avg sums and then divides by Size; integer Avg truncates toward zero, as
+// NCCL's does. Integer overflow wraps.
+//
+// AllReduce gives every rank bitwise-identical results with every algorithm:
+// Ring, Tree and HalvingDoubling compute each element once, on one rank, and
+// copy it to the others; RecursiveDoubling has both partners of every
+// exchange compute a op b, which is the same bits as b op a because each op
+// is commutative element by element. Results depend only on (algorithm,
+// Size, count, chunk size): the same call gives the same bits on every run.
+// Different algorithms may associate a floating-point sum differently, so
+// they may differ from each other in the last bits; for exact comparisons
+// pin the algorithm with KIZUNA_ALGO or WithAlgo.
+//
+// # Errors
+//
+// Local misuse returns ErrInvalid at once. Ranks that call different
+// operations (collective, count, dtype, op, root or algorithm) at the same
+// point get ErrMismatch, with a *MismatchError naming which rank called
+// what: the rank that sees the conflicting frame fails at once and tells
+// every other rank, so every rank's pending operation fails; a rank that
+// had already finished its part (a broadcast root, say) gets the error
+// from its next call. A lost peer fails the operations that need it with an
+// error naming its rank, and every other rank is told. Nothing waits past
+// Config.Timeout (KIZUNA_TIMEOUT, default 10 minutes) or the caller's
+// context. Any such failure breaks the communicator: later calls return
+// ErrBroken wrapping the first failure.
+//
+// # Concurrency
+//
+// Collective calls on one Comm are serialised and must be issued in the same
+// order on every rank. Send and Recv may run concurrently with them and with
+// each other; messages between two ranks with the same tag match in the
+// order sent. Close and Abort may be called from any goroutine.
+package collective

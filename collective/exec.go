@@ -1,0 +1,265 @@
+package collective
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kizuna-hpc/kizuna/collective/reduce"
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/transport"
+)
+
+// plan is a schedule plus what the executor derives from it once, so that a
+// repeated call costs no allocation.
+type plan struct {
+	s *schedule.Schedule
+	// stage[i] is the staging offset (elements) of Recvs[j] of step i within
+	// that step's half of the staging buffer, or -1 for a receive that lands
+	// directly in its region.
+	stage [][]int
+	// stageElems is the largest per-step staging need, in elements.
+	stageElems int
+	// early[i] says step i's receives may be posted while step i-1 is still
+	// running (no copies in step i, and its direct receives overlap nothing
+	// that step i-1 touches).
+	early []bool
+	// maxRecvs is the largest number of receives in one step.
+	maxRecvs int
+}
+
+func newPlan(s *schedule.Schedule) *plan {
+	p := &plan{s: s, stage: make([][]int, len(s.Steps)), early: make([]bool, len(s.Steps))}
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		p.stage[i] = make([]int, len(st.Recvs))
+		off := 0
+		for j, r := range st.Recvs {
+			if r.Reduce {
+				p.stage[i][j] = off
+				off += r.Region.N
+			} else {
+				p.stage[i][j] = -1
+			}
+		}
+		p.stageElems = max(p.stageElems, off)
+		p.maxRecvs = max(p.maxRecvs, len(st.Recvs))
+		if i > 0 && len(st.Copies) == 0 {
+			p.early[i] = !directOverlaps(st, &s.Steps[i-1])
+		}
+	}
+	return p
+}
+
+// directOverlaps reports whether a direct (non-reducing) receive of next
+// overlaps any region that prev reads or writes.
+func directOverlaps(next, prev *schedule.Step) bool {
+	for _, r := range next.Recvs {
+		if r.Reduce || r.Region.N == 0 {
+			continue
+		}
+		for _, x := range prev.Sends {
+			if overlap(r.Region, x.Region) {
+				return true
+			}
+		}
+		for _, x := range prev.Recvs {
+			if overlap(r.Region, x.Region) {
+				return true
+			}
+		}
+		for _, x := range prev.Copies {
+			if overlap(r.Region, x.Src) || overlap(r.Region, x.Dst) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func overlap(a, b schedule.Region) bool {
+	if a.N == 0 || b.N == 0 {
+		return false
+	}
+	// In and Out may alias (in-place calls): treat them as one space.
+	if a.Buf != b.Buf && (a.Buf == schedule.Scratch || b.Buf == schedule.Scratch) {
+		return false
+	}
+	if a.Buf != b.Buf {
+		return true // conservatively: In and Out may share memory
+	}
+	return a.Off < b.Off+b.N && b.Off < a.Off+a.N
+}
+
+// executor holds the memory one communicator reuses across operations. It
+// is guarded by Comm.mu.
+type executor struct {
+	scratch []byte
+	staging []byte // two halves: even steps use the first, odd steps the second
+	recvs   [2][]*transport.Recv
+	hdr     transport.Header // header of the frame being sent; reused
+}
+
+// call is one collective operation being executed.
+type call struct {
+	coll    schedule.Coll
+	dt      reduce.DType
+	op      reduce.Op
+	in, out []byte
+	count   int
+	root    int
+	inPlace bool
+	algo    schedule.Algo
+}
+
+// buf resolves a schedule region to memory.
+func (e *executor) buf(cl *call, es int, r schedule.Region) []byte {
+	var b []byte
+	switch r.Buf {
+	case schedule.In:
+		b = cl.in
+	case schedule.Out:
+		b = cl.out
+	default:
+		b = e.scratch
+	}
+	return b[r.Off*es : (r.Off+r.N)*es]
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
+}
+
+func (e *executor) prepare(p *plan, es int) {
+	e.scratch = grow(e.scratch, p.s.Scratch*es)
+	e.staging = grow(e.staging, 2*p.stageElems*es)
+	for h := range e.recvs {
+		for len(e.recvs[h]) < p.maxRecvs {
+			e.recvs[h] = append(e.recvs[h], new(transport.Recv))
+		}
+	}
+}
+
+// run executes plan p for cl on communicator c. c.mu is held.
+func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
+	e := &c.exec
+	es := cl.dt.Size()
+	e.prepare(p, es)
+	half := p.stageElems * es
+
+	desc := transport.Header{
+		Kind: transport.KindColl, Op: uint8(cl.coll), DType: uint8(cl.dt), RedOp: uint8(cl.op),
+		Algo: uint8(cl.algo), Comm: c.id, Root: int32(cl.root), Seq: seq, Count: int64(cl.count),
+	}
+	c.mux.Expect(desc)
+	defer c.mux.Unexpect(c.id, seq)
+
+	steps := p.s.Steps
+	posted := -1 // highest step whose receives are posted
+	post := func(i int) error {
+		st := &steps[i]
+		h := i & 1
+		stage := e.staging[h*half : (h+1)*half]
+		for j, x := range st.Recvs {
+			r := e.recvs[h][j]
+			r.Key = transport.Key{Kind: transport.KindColl, Comm: c.id, Src: int32(c.peers[x.Peer]), Tag: x.Tag, Seq: seq}
+			if off := p.stage[i][j]; off >= 0 {
+				r.Buf = stage[off*es : (off+x.Region.N)*es]
+			} else {
+				r.Buf = e.buf(cl, es, x.Region)
+			}
+			if err := c.mux.Post(r); err != nil {
+				// Cancel what this step already posted.
+				for k := 0; k < j; k++ {
+					c.mux.Cancel(e.recvs[h][k])
+				}
+				return err
+			}
+		}
+		posted = i
+		return nil
+	}
+	cancelFrom := func(i int) {
+		for s := i; s <= posted; s++ {
+			for j := range steps[s].Recvs {
+				c.mux.Cancel(e.recvs[s&1][j])
+			}
+		}
+	}
+
+	for i := range steps {
+		st := &steps[i]
+		for _, cp := range st.Copies {
+			copy(e.buf(cl, es, cp.Dst), e.buf(cl, es, cp.Src))
+		}
+		if posted < i {
+			if err := post(i); err != nil {
+				return c.stepError(cl, seq, -1, err)
+			}
+		}
+		for _, x := range st.Sends {
+			e.hdr = desc
+			e.hdr.Tag = x.Tag
+			if err := c.ep.Send(ctx, c.peers[x.Peer], &e.hdr, e.buf(cl, es, x.Region)); err != nil {
+				cancelFrom(i)
+				return c.stepError(cl, seq, x.Peer, err)
+			}
+		}
+		if i+1 < len(steps) && p.early[i+1] {
+			if err := post(i + 1); err != nil {
+				cancelFrom(i)
+				return c.stepError(cl, seq, -1, err)
+			}
+		}
+		h := i & 1
+		for j, x := range st.Recvs {
+			r := e.recvs[h][j]
+			if err := c.mux.Wait(ctx, r); err != nil {
+				cancelFrom(i)
+				return c.stepError(cl, seq, x.Peer, err)
+			}
+			if x.Reduce {
+				reduce.Apply(cl.op, cl.dt, e.buf(cl, es, x.Region), r.Buf)
+			}
+		}
+	}
+	return nil
+}
+
+// stepError turns a failure inside an operation into the error the caller
+// sees, breaks the communicator and tells the other ranks.
+func (c *Comm) stepError(cl *call, seq uint64, peer int, err error) error {
+	var (
+		me *transport.MismatchError
+		pe *transport.PeerError
+	)
+	switch {
+	case errors.As(err, &me):
+		err = c.mismatchError(me)
+	case errors.As(err, &pe):
+		peer = c.commRank(pe.Peer)
+	}
+	// An error that another rank announced, or our own close/abort, is
+	// already known; anything else is news to the other ranks.
+	var re *RemoteError
+	first := c.setBroken(err)
+	if first && !errors.As(err, &re) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrAborted) {
+		lost := -1
+		if pe != nil {
+			lost = peer
+		}
+		cause := error(nil)
+		if errors.Is(err, ErrMismatch) {
+			cause = ErrMismatch
+		}
+		c.mux.FailComm(c.id, err)
+		c.announce(&RemoteError{Origin: c.rank, Lost: lost, Reason: fmt.Sprintf("%s #%d: %v", cl.coll, seq, err), cause: cause})
+	}
+	if errors.Is(err, context.DeadlineExceeded) && peer >= 0 {
+		err = fmt.Errorf("no data from rank %d within the timeout: %w", peer, err)
+	}
+	return &OpError{Op: cl.coll.String(), Seq: seq, Rank: c.rank, Peer: peer, Err: err}
+}

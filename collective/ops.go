@@ -1,0 +1,364 @@
+package collective
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/kizuna-hpc/kizuna/collective/reduce"
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+)
+
+// CallOption adjusts one call.
+type CallOption func(*callOpts)
+
+type callOpts struct {
+	algo schedule.Algo
+}
+
+// WithAlgo forces the algorithm of one call, overriding both the cost model
+// and KIZUNA_ALGO. Every rank must pass the same algorithm; a rank that
+// chooses differently gets ErrMismatch.
+func WithAlgo(a Algo) CallOption { return func(o *callOpts) { o.algo = a } }
+
+// invalid builds a local-misuse error.
+func invalid(op schedule.Coll, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, op, fmt.Sprintf(format, args...))
+}
+
+func sameMem(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// overlapsMem reports whether a and b share any byte.
+func overlapsMem(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa, pb := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
+}
+
+// checkAlias decides whether in and out describe an in-place call: in must
+// be exactly out[off:off+len(in)] (or not overlap out at all).
+func checkAlias(coll schedule.Coll, in, out []byte, off int) (inPlace bool, err error) {
+	if !overlapsMem(in, out) {
+		return false, nil
+	}
+	if off >= 0 && off+len(in) <= len(out) && sameMem(in, out[off:]) {
+		return true, nil
+	}
+	return false, invalid(coll, "send and receive buffers overlap but the call is not in-place (in-place means the send buffer is the receive buffer's own block)")
+}
+
+func (c *Comm) checkDT(coll schedule.Coll, dt reduce.DType, bufs ...[]byte) error {
+	if !dt.Valid() {
+		return invalid(coll, "unknown dtype %d", dt)
+	}
+	for _, b := range bufs {
+		if len(b)%dt.Size() != 0 {
+			return invalid(coll, "buffer of %d bytes is not a whole number of %s elements", len(b), dt)
+		}
+	}
+	return nil
+}
+
+func (c *Comm) checkRoot(coll schedule.Coll, root int) error {
+	if root < 0 || root >= c.size {
+		return invalid(coll, "root %d out of range [0, %d)", root, c.size)
+	}
+	return nil
+}
+
+// AllReduceBytes reduces send over all ranks into recv with op. send and recv
+// hold the same number of dt elements; pass the same slice for in-place.
+func (c *Comm) AllReduceBytes(ctx context.Context, send, recv []byte, dt DType, op Op, opts ...CallOption) error {
+	const coll = schedule.AllReduce
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	if !op.Valid() {
+		return invalid(coll, "unknown reduction op %d", op)
+	}
+	if len(send) != len(recv) {
+		return invalid(coll, "send has %d bytes, recv %d; want equal", len(send), len(recv))
+	}
+	inPlace, err := checkAlias(coll, send, recv, 0)
+	if err != nil {
+		return err
+	}
+	count := len(recv) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+}
+
+// BroadcastBytes copies root's send into recv on every rank. send is read
+// only at root (other ranks may pass nil); pass the same slice as send and
+// recv for in-place.
+func (c *Comm) BroadcastBytes(ctx context.Context, send, recv []byte, dt DType, root int, opts ...CallOption) error {
+	const coll = schedule.Broadcast
+	if err := c.checkRoot(coll, root); err != nil {
+		return err
+	}
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	inPlace := false
+	if c.rank == root {
+		if len(send) != len(recv) {
+			return invalid(coll, "root's send has %d bytes, recv %d; want equal", len(send), len(recv))
+		}
+		var err error
+		if inPlace, err = checkAlias(coll, send, recv, 0); err != nil {
+			return err
+		}
+	} else {
+		send = nil
+	}
+	count := len(recv) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+}
+
+// ReduceBytes reduces send over all ranks into root's recv. recv is used only
+// at root (other ranks may pass nil).
+func (c *Comm) ReduceBytes(ctx context.Context, send, recv []byte, dt DType, op Op, root int, opts ...CallOption) error {
+	const coll = schedule.Reduce
+	if err := c.checkRoot(coll, root); err != nil {
+		return err
+	}
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	if !op.Valid() {
+		return invalid(coll, "unknown reduction op %d", op)
+	}
+	inPlace := false
+	if c.rank == root {
+		if len(send) != len(recv) {
+			return invalid(coll, "send has %d bytes, root's recv %d; want equal", len(send), len(recv))
+		}
+		var err error
+		if inPlace, err = checkAlias(coll, send, recv, 0); err != nil {
+			return err
+		}
+	} else {
+		recv = nil
+	}
+	count := len(send) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+}
+
+// AllGatherBytes concatenates every rank's send into recv in rank order:
+// len(recv) = Size()*len(send). In-place: send is recv's own block,
+// recv[Rank()*len(send):][:len(send)].
+func (c *Comm) AllGatherBytes(ctx context.Context, send, recv []byte, dt DType, opts ...CallOption) error {
+	const coll = schedule.AllGather
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	if len(recv) != len(send)*c.size {
+		return invalid(coll, "recv has %d bytes, want %d (size %d x send %d)", len(recv), len(send)*c.size, c.size, len(send))
+	}
+	inPlace, err := checkAlias(coll, send, recv, c.rank*len(send))
+	if err != nil {
+		return err
+	}
+	count := len(send) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+}
+
+// ReduceScatterBytes reduces send over all ranks and leaves block Rank() of
+// the result in recv: len(send) = Size()*len(recv). In-place: recv is send's
+// own block, send[Rank()*len(recv):][:len(recv)].
+func (c *Comm) ReduceScatterBytes(ctx context.Context, send, recv []byte, dt DType, op Op, opts ...CallOption) error {
+	const coll = schedule.ReduceScatter
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	if !op.Valid() {
+		return invalid(coll, "unknown reduction op %d", op)
+	}
+	if len(send) != len(recv)*c.size {
+		return invalid(coll, "send has %d bytes, want %d (size %d x recv %d)", len(send), len(recv)*c.size, c.size, len(recv))
+	}
+	inPlace, err := checkAlias(coll, recv, send, c.rank*len(recv))
+	if err != nil {
+		return err
+	}
+	count := len(recv) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+}
+
+// AllToAllBytes sends block j of send to rank j and stores the block from
+// rank j in block j of recv; both hold Size() equal blocks. Pass the same
+// slice for in-place.
+func (c *Comm) AllToAllBytes(ctx context.Context, send, recv []byte, dt DType, opts ...CallOption) error {
+	const coll = schedule.AllToAll
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	if len(send) != len(recv) {
+		return invalid(coll, "send has %d bytes, recv %d; want equal", len(send), len(recv))
+	}
+	if (len(send)/dt.Size())%c.size != 0 {
+		return invalid(coll, "%d elements do not split into %d equal blocks", len(send)/dt.Size(), c.size)
+	}
+	inPlace, err := checkAlias(coll, send, recv, 0)
+	if err != nil {
+		return err
+	}
+	count := len(send) / dt.Size() / c.size
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+}
+
+// GatherBytes concatenates every rank's send into root's recv in rank
+// order; recv (Size()*len(send) bytes) is used only at root. In-place at
+// root: send is recv's own block.
+func (c *Comm) GatherBytes(ctx context.Context, send, recv []byte, dt DType, root int, opts ...CallOption) error {
+	const coll = schedule.Gather
+	if err := c.checkRoot(coll, root); err != nil {
+		return err
+	}
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	inPlace := false
+	if c.rank == root {
+		if len(recv) != len(send)*c.size {
+			return invalid(coll, "root's recv has %d bytes, want %d (size %d x send %d)", len(recv), len(send)*c.size, c.size, len(send))
+		}
+		var err error
+		if inPlace, err = checkAlias(coll, send, recv, c.rank*len(send)); err != nil {
+			return err
+		}
+	} else {
+		recv = nil
+	}
+	count := len(send) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+}
+
+// ScatterBytes sends block j of root's send (Size() blocks of len(recv)
+// bytes, read only at root) to rank j's recv. In-place at root: recv is
+// send's own block.
+func (c *Comm) ScatterBytes(ctx context.Context, send, recv []byte, dt DType, root int, opts ...CallOption) error {
+	const coll = schedule.Scatter
+	if err := c.checkRoot(coll, root); err != nil {
+		return err
+	}
+	if err := c.checkDT(coll, dt, send, recv); err != nil {
+		return err
+	}
+	inPlace := false
+	if c.rank == root {
+		if len(send) != len(recv)*c.size {
+			return invalid(coll, "root's send has %d bytes, want %d (size %d x recv %d)", len(send), len(recv)*c.size, c.size, len(recv))
+		}
+		var err error
+		if inPlace, err = checkAlias(coll, recv, send, c.rank*len(recv)); err != nil {
+			return err
+		}
+	} else {
+		send = nil
+	}
+	count := len(recv) / dt.Size()
+	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+}
+
+// Barrier returns once every rank has entered it.
+func (c *Comm) Barrier(ctx context.Context, opts ...CallOption) error {
+	return c.collective(ctx, &call{coll: schedule.Barrier, dt: reduce.Uint8, op: reduce.Sum}, opts)
+}
+
+// collective runs one validated call: picks the algorithm, builds (or reuses)
+// the schedule and executes it.
+func (c *Comm) collective(ctx context.Context, cl *call, opts []CallOption) error {
+	var o callOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	if c.closed.Load() {
+		return &OpError{Op: cl.coll.String(), Rank: c.rank, Peer: -1, Err: ErrClosed}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Err(); err != nil {
+		if err != ErrClosed {
+			err = fmt.Errorf("%w: %w", ErrBroken, err)
+		}
+		return &OpError{Op: cl.coll.String(), Seq: c.seq + 1, Rank: c.rank, Peer: -1, Err: err}
+	}
+	algo, err := c.chooseAlgo(cl, o.algo)
+	if err != nil {
+		return err
+	}
+	cl.algo = algo
+	params := schedule.Params{
+		Coll: cl.coll, Algo: algo, Rank: c.rank, Size: c.size, Count: cl.count,
+		Root: cl.root, ChunkElems: max(1, c.chunkBytes/cl.dt.Size()), InPlace: cl.inPlace,
+	}
+	p := c.scheds[params]
+	if p == nil {
+		s, err := schedule.Build(params)
+		if err != nil {
+			return invalid(cl.coll, "%v", err)
+		}
+		p = newPlan(s)
+		if len(c.scheds) >= maxPlans {
+			clear(c.scheds)
+		}
+		c.scheds[params] = p
+	}
+	c.seq++
+	seq := c.seq
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := c.run(ctx, p, cl, seq); err != nil {
+		return err
+	}
+	if cl.op == reduce.Avg && len(cl.out) > 0 {
+		switch cl.coll {
+		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter:
+			reduce.Finish(cl.op, cl.dt, cl.out, c.size)
+		}
+	}
+	return nil
+}
+
+// maxPlans bounds the schedule cache; a program cycling through more shapes
+// than this rebuilds schedules (a cost, not a leak).
+const maxPlans = 256
+
+// chooseAlgo applies, in order of precedence: the per-call option,
+// KIZUNA_ALGO (Config.Algo), the cost model.
+func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error) {
+	avail := schedule.Available(cl.coll)
+	if forced != schedule.AlgoAuto {
+		for _, a := range avail {
+			if a == forced {
+				return a, nil
+			}
+		}
+		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, avail)
+	}
+	allowed := func(co schedule.Coll, a schedule.Algo) bool { return c.algoSpec.Allowed(co, a) }
+	any := false
+	for _, a := range avail {
+		if allowed(cl.coll, a) {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return 0, invalid(cl.coll, "%s=%q allows none of the available algorithms %v", EnvAlgo, c.algoSpec.String(), avail)
+	}
+	bytes := int64(cl.count) * int64(cl.dt.Size())
+	return schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed), nil
+}
+
+// Algorithm reports which algorithm a call of coll on count elements of dt
+// would use on this communicator (after KIZUNA_ALGO and the cost model), or
+// forced when it is not AlgoAuto. Count follows the collective's convention
+// (total for AllReduce, per-rank block for AllGather, ...).
+func (c *Comm) Algorithm(coll schedule.Coll, dt DType, count int, forced Algo) (Algo, error) {
+	return c.chooseAlgo(&call{coll: coll, dt: dt, count: count}, forced)
+}

@@ -1,0 +1,71 @@
+package reduce
+
+import (
+	"fmt"
+	"testing"
+)
+
+var benchSizes = []struct {
+	name  string
+	bytes int
+}{{"4KiB", 4 << 10}, {"1MiB", 1 << 20}, {"8MiB", 8 << 20}}
+
+// BenchmarkCopy is the memory-bandwidth baseline for BenchmarkApply.
+func BenchmarkCopy(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			dst, src := make([]byte, sz.bytes), make([]byte, sz.bytes)
+			b.SetBytes(int64(sz.bytes))
+			for b.Loop() {
+				copy(dst, src)
+			}
+		})
+	}
+}
+
+// BenchmarkApply reports bytes of dst combined per second.
+func BenchmarkApply(b *testing.B) {
+	for _, op := range allOps {
+		for _, dt := range allDTypes {
+			for _, sz := range benchSizes {
+				b.Run(fmt.Sprintf("%v/%v/%s", op, dt, sz.name), func(b *testing.B) {
+					benchApply(b, op, dt, sz.bytes, 0)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkApplyMisaligned measures the staged path taken when dst does not
+// start on an element boundary of memory.
+func BenchmarkApplyMisaligned(b *testing.B) {
+	for _, dt := range []DType{Float32, Float64, Int32} {
+		b.Run(fmt.Sprintf("sum/%v/1MiB", dt), func(b *testing.B) {
+			benchApply(b, Sum, dt, 1<<20, 1)
+		})
+	}
+}
+
+func benchApply(b *testing.B, op Op, dt DType, n, off int) {
+	dst, src := alignedCopy(make([]byte, n), off), alignedCopy(make([]byte, n), 0)
+	// Fill keeps floats finite, so the loops do not run on Inf or NaN.
+	Fill(dt, dst, 0, 1, op)
+	Fill(dt, src, 1, 1, op)
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		Apply(op, dt, dst, src)
+	}
+}
+
+func BenchmarkFinish(b *testing.B) {
+	for _, dt := range allDTypes {
+		b.Run(fmt.Sprintf("avg/%v/1MiB", dt), func(b *testing.B) {
+			buf := make([]byte, 1<<20)
+			Fill(dt, buf, 0, 1, Avg)
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				Finish(Avg, dt, buf, 3)
+			}
+		})
+	}
+}

@@ -1,0 +1,226 @@
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Sentinel errors. Build, Validate and Simulate wrap them with the detail.
+var (
+	// ErrInvalid reports Params that describe no valid call.
+	ErrInvalid = errors.New("schedule: invalid params")
+	// ErrUnavailable reports an algorithm that has no schedule for the
+	// collective (including AlgoAuto, which Choose must resolve first).
+	ErrUnavailable = errors.New("schedule: algorithm not available")
+	// ErrMismatch reports schedules that cannot run together: unmatched or
+	// duplicate messages, out-of-bounds or overlapping regions, deadlock.
+	ErrMismatch = errors.New("schedule: schedules do not fit together")
+)
+
+// Available returns the algorithms that have a schedule for c, in increasing
+// Algo order (the order Choose breaks ties in). It returns nil for SendRecv and
+// unknown collectives. The caller owns the returned slice.
+func Available(c Coll) []Algo {
+	switch c {
+	case AllReduce:
+		return []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling}
+	case Broadcast, Reduce:
+		return []Algo{Ring, Tree}
+	case AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier:
+		return []Algo{Ring}
+	}
+	return nil
+}
+
+func algoNames(as []Algo) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func rooted(c Coll) bool {
+	return c == Broadcast || c == Reduce || c == Gather || c == Scatter
+}
+
+// blocked reports whether Count is a per-rank block, so buffers hold
+// Count*Size elements.
+func blocked(c Coll) bool {
+	return c == AllGather || c == ReduceScatter || c == AllToAll || c == Gather || c == Scatter
+}
+
+// checkParams reports why p describes no valid call, or nil.
+func checkParams(p Params) error {
+	algos := Available(p.Coll)
+	if algos == nil {
+		return fmt.Errorf("%w: collective %v has no schedule", ErrInvalid, p.Coll)
+	}
+	if p.Algo == AlgoAuto {
+		return fmt.Errorf("%w: auto for %v must be resolved by Choose first (available: %s)",
+			ErrUnavailable, p.Coll, algoNames(algos))
+	}
+	if !slices.Contains(algos, p.Algo) {
+		return fmt.Errorf("%w: %v for %v (available: %s)", ErrUnavailable, p.Algo, p.Coll, algoNames(algos))
+	}
+	switch {
+	case p.Size < 1:
+		return fmt.Errorf("%w: %v size %d < 1", ErrInvalid, p.Coll, p.Size)
+	case p.Rank < 0 || p.Rank >= p.Size:
+		return fmt.Errorf("%w: %v rank %d out of range [0,%d)", ErrInvalid, p.Coll, p.Rank, p.Size)
+	case p.Count < 0:
+		return fmt.Errorf("%w: %v count %d < 0", ErrInvalid, p.Coll, p.Count)
+	case p.ChunkElems < 0:
+		return fmt.Errorf("%w: %v chunk %d < 0", ErrInvalid, p.Coll, p.ChunkElems)
+	case rooted(p.Coll) && (p.Root < 0 || p.Root >= p.Size):
+		return fmt.Errorf("%w: %v root %d out of range [0,%d)", ErrInvalid, p.Coll, p.Root, p.Size)
+	case p.Coll == Barrier && p.Count != 0:
+		return fmt.Errorf("%w: barrier count %d != 0", ErrInvalid, p.Count)
+	case blocked(p.Coll) && p.Count > math.MaxInt32/p.Size:
+		// Keeps every offset, and count*size*size tag arithmetic, far from
+		// overflow; no caller buffer is that large.
+		return fmt.Errorf("%w: %v count %d x size %d overflows", ErrInvalid, p.Coll, p.Count, p.Size)
+	}
+	return nil
+}
+
+// Build returns the steps rank p.Rank performs for the collective call p
+// describes. It is a pure function of p: every rank of a call builds its own
+// schedule from the same Params (except Rank and InPlace) and the schedules
+// fit together (see Validate). It returns an error wrapping ErrInvalid or
+// ErrUnavailable for Params that describe no valid call, never panics, and may
+// be called concurrently. The returned Schedule is owned by the caller.
+func Build(p Params) (*Schedule, error) {
+	if err := checkParams(p); err != nil {
+		return nil, err
+	}
+	b := &builder{p: p, chunk: p.ChunkElems, l: layoutOf(p)}
+	switch {
+	case p.Size == 1:
+		b.single()
+	case p.Algo == Ring:
+		b.ring()
+	case p.Algo == Tree:
+		b.tree()
+	case p.Algo == HalvingDoubling:
+		b.halvingDoubling()
+	case p.Algo == RecursiveDoubling:
+		b.recursiveDoubling()
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return &Schedule{Steps: b.steps, Scratch: b.scratch}, nil
+}
+
+// builder accumulates one rank's steps.
+type builder struct {
+	p       Params
+	chunk   int
+	l       layout
+	steps   []Step
+	scratch int
+	err     error
+}
+
+func (b *builder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// tagLimit is one past the largest tag (tags are uint32).
+const tagLimit = int64(math.MaxUint32) + 1
+
+// phaseBits is the shift of the phase number in tags built as phase<<28 | i.
+const phaseBits = 28
+
+// tag returns v as a tag, failing the build when v is not below lim.
+func (b *builder) tag(v, lim int64) uint32 {
+	if v < 0 || v >= lim || v >= tagLimit {
+		b.fail(fmt.Errorf("%w: %v/%v count %d chunk %d needs more message tags than fit; raise ChunkElems",
+			ErrInvalid, b.p.Coll, b.p.Algo, b.p.Count, b.p.ChunkElems))
+		return 0
+	}
+	return uint32(v)
+}
+
+// use records that the schedule addresses Scratch[0:n].
+func (b *builder) use(n int) {
+	b.scratch = max(b.scratch, n)
+}
+
+// copyStep appends a step that copies src to dst, unless the copy is empty or
+// a no-op under aliasing.
+func (b *builder) copyStep(src, dst Region) {
+	if c := b.copies(src, dst); c != nil {
+		b.steps = append(b.steps, Step{Copies: c})
+	}
+}
+
+// copies returns a one-copy list, or nil if the copy is empty or a no-op.
+func (b *builder) copies(src, dst Region) []Copy {
+	if src.N == 0 || b.l.same(src, dst) {
+		return nil
+	}
+	return []Copy{{Src: src, Dst: dst}}
+}
+
+// leg is one side of a pipelined transfer: reg is cut into chunks, chunk c
+// is one message carrying tag+c (which must stay below lim).
+type leg struct {
+	peer   int
+	reg    Region
+	tag    int64
+	lim    int64
+	reduce bool
+}
+
+// stage appends the steps of one pipelined exchange: step c sends chunk c of
+// send and receives chunk c of recv (either may be nil or run out of chunks
+// first). fill, when not nil, is copied chunk by chunk onto recv's chunks in
+// the same step, before the receive reduces into them. pre goes into the
+// first step (or a copy-only step if nothing is transferred).
+func (b *builder) stage(send, recv *leg, fill *Region, pre []Copy) {
+	ns, nr := 0, 0
+	if send != nil {
+		ns = nchunks(send.reg.N, b.chunk)
+	}
+	if recv != nil {
+		nr = nchunks(recv.reg.N, b.chunk)
+	}
+	k := max(ns, nr)
+	if k == 0 {
+		if len(pre) > 0 {
+			b.steps = append(b.steps, Step{Copies: pre})
+		}
+		return
+	}
+	for c := range k {
+		var st Step
+		if c == 0 {
+			st.Copies = slices.Clip(pre)
+		}
+		if c < nr {
+			g := chunkOf(recv.reg, c, b.chunk)
+			if fill != nil {
+				st.Copies = append(st.Copies, Copy{Src: chunkOf(*fill, c, b.chunk), Dst: g})
+			}
+			st.Recvs = []Xfer{{Peer: recv.peer, Tag: b.tag(recv.tag+int64(c), recv.lim), Region: g, Reduce: recv.reduce}}
+		}
+		if c < ns {
+			st.Sends = []Xfer{{Peer: send.peer, Tag: b.tag(send.tag+int64(c), send.lim), Region: chunkOf(send.reg, c, b.chunk)}}
+		}
+		b.steps = append(b.steps, st)
+	}
+}
+
+// single builds the one-rank schedules: at most a local copy of In to Out
+// (every collective's result on one rank is its own input).
+func (b *builder) single() {
+	n := b.p.Count
+	b.copyStep(Region{In, 0, n}, Region{Out, 0, n})
+}

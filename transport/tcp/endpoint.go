@@ -1,0 +1,297 @@
+package tcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/transport"
+)
+
+// closeLinger bounds how long Close waits, after half-closing every socket,
+// for the peers to close their side (they do as soon as their reader sees
+// the end of stream). Closing with unread data would make the kernel reset
+// the connection and could destroy frames the peer has not read yet.
+const closeLinger = 2 * time.Second
+
+// endpoint is one rank's set of TCP links. Its methods are safe for
+// concurrent use.
+type endpoint struct {
+	rank, size int
+	impl       string
+	mux        *transport.Mux
+	peers      []*peer // nil at rank
+	log        *slog.Logger
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	readers   sync.WaitGroup // one reader goroutine per socket
+}
+
+var _ transport.Endpoint = (*endpoint)(nil)
+
+type peer struct {
+	rank  int
+	socks []*sock
+	next  atomic.Uint32 // round-robin cursor over socks
+
+	failOnce sync.Once
+	err      atomic.Pointer[error] // set once the link to this peer failed
+	eofs     atomic.Int32          // sockets that reached a clean end of stream
+}
+
+// sock is one connection to a peer.
+type sock struct {
+	mu       sync.Mutex // serialises frames written to l
+	hdr      [transport.HeaderSize]byte
+	released bool // l has been released by Close; guarded by mu
+	l        link
+}
+
+func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
+	e := &endpoint{
+		rank:  cfg.Rank,
+		size:  cfg.Size,
+		impl:  cfg.Impl,
+		mux:   transport.NewMux(cfg.Rank, cfg.Size),
+		peers: make([]*peer, cfg.Size),
+		log:   cfg.Logger,
+	}
+	var err error
+	for p, cs := range conns {
+		if p == cfg.Rank {
+			continue
+		}
+		pr := &peer{rank: p, socks: make([]*sock, len(cs))}
+		e.peers[p] = pr
+		for i, c := range cs {
+			var l link
+			if err == nil {
+				l, err = newLink(cfg.Impl, c)
+			} else {
+				_ = c.Close()
+			}
+			if l != nil {
+				pr.socks[i] = &sock{l: l}
+			}
+		}
+	}
+	if err != nil {
+		for _, pr := range e.peers {
+			if pr == nil {
+				continue
+			}
+			for _, s := range pr.socks {
+				if s != nil {
+					s.l.interrupt()
+					s.l.release()
+				}
+			}
+		}
+		return nil, fmt.Errorf("tcp: rank %d: %w", cfg.Rank, err)
+	}
+	for _, pr := range e.peers {
+		if pr == nil {
+			continue
+		}
+		for _, s := range pr.socks {
+			e.readers.Add(1)
+			go e.readLoop(pr, s)
+		}
+	}
+	return e, nil
+}
+
+func newLink(impl string, c *net.TCPConn) (link, error) {
+	if impl == ImplNetpoll {
+		return newNetpollLink(c)
+	}
+	return newNetLink(c), nil
+}
+
+func (e *endpoint) Rank() int           { return e.rank }
+func (e *endpoint) Size() int           { return e.size }
+func (e *endpoint) Name() string        { return "tcp" }
+func (e *endpoint) Mux() *transport.Mux { return e.mux }
+
+// Send writes the frame on one of peer's sockets (round-robin), header and
+// payload together with one vectored write; concurrent Sends to one peer are
+// serialised per socket, one lock per frame. It returns once the frame is
+// in the kernel's socket buffer and does not retain payload.
+//
+// ctx is checked before the write, which is not interrupted by it: every
+// rank's readers drain their sockets continuously (frames without a posted
+// receive are buffered), so a write blocks only while the network is
+// moving the data, or until a dead peer's link fails or this endpoint is
+// closed. A failed write fails the whole link to peer.
+func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payload []byte) error {
+	if peer < 0 || peer >= e.size || peer == e.rank {
+		return fmt.Errorf("tcp: send from rank %d: invalid peer %d", e.rank, peer)
+	}
+	if len(payload) > transport.MaxPayload {
+		return fmt.Errorf("tcp: send to rank %d: payload of %d bytes exceeds %d", peer, len(payload), transport.MaxPayload)
+	}
+	if e.closed.Load() {
+		return &transport.PeerError{Peer: peer, Op: "send", Err: transport.ErrClosed}
+	}
+	p := e.peers[peer]
+	if err := p.failure(); err != nil {
+		return &transport.PeerError{Peer: peer, Op: "send", Err: err}
+	}
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			return &transport.PeerError{Peer: peer, Op: "send", Err: context.Cause(ctx)}
+		}
+	}
+	h.Src = int32(e.rank)
+	h.Len = uint32(len(payload))
+	s := p.socks[0]
+	if n := uint32(len(p.socks)); n > 1 {
+		s = p.socks[p.next.Add(1)%n]
+	}
+	s.mu.Lock()
+	var err error
+	if s.released {
+		err = transport.ErrClosed
+	} else {
+		h.MarshalTo(s.hdr[:])
+		err = s.l.writeFrame(s.hdr[:], payload)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		if e.closed.Load() {
+			err = transport.ErrClosed
+		}
+		e.fail(p, err)
+		return &transport.PeerError{Peer: peer, Op: "send", Err: p.failure()}
+	}
+	return nil
+}
+
+func (p *peer) failure() error {
+	if ep := p.err.Load(); ep != nil {
+		return *ep
+	}
+	return nil
+}
+
+// fail marks the link to p failed (first error wins), fails the receives
+// from p and interrupts p's sockets, which stops their readers.
+func (e *endpoint) fail(p *peer, err error) {
+	p.failOnce.Do(func() {
+		p.err.Store(&err)
+		e.mux.FailPeer(p.rank, err)
+		for _, s := range p.socks {
+			s.l.interrupt()
+		}
+	})
+}
+
+// errPeerClosed is the failure of a peer that closed every connection
+// cleanly (at a frame boundary).
+var errPeerClosed = errors.New("connection closed by peer")
+
+// readLoop reads frames from one socket and delivers them to the Mux, until
+// the socket fails or is closed. A clean end of stream on one socket does
+// not fail the peer while its other sockets may still carry frames it sent
+// before closing; the last one does.
+func (e *endpoint) readLoop(p *peer, s *sock) {
+	defer e.readers.Done()
+	rd := s.l.reader()
+	hb := make([]byte, transport.HeaderSize)
+	h := new(transport.Header)
+	for {
+		err := e.readFrame(p, rd, hb, h)
+		if err == nil {
+			continue
+		}
+		if e.closed.Load() {
+			return // our own Close tears the links down
+		}
+		if err == io.EOF {
+			if p.eofs.Add(1) < int32(len(p.socks)) {
+				return
+			}
+			err = errPeerClosed
+		}
+		if p.failure() == nil && err != errPeerClosed {
+			e.log.Warn("tcp: lost link", "rank", e.rank, "peer", p.rank, "err", err)
+		}
+		e.fail(p, err)
+		return
+	}
+}
+
+// readFrame reads and delivers one frame. It returns io.EOF only for an end
+// of stream before the first byte of a header.
+func (e *endpoint) readFrame(p *peer, rd io.Reader, hb []byte, h *transport.Header) error {
+	if _, err := io.ReadFull(rd, hb); err != nil {
+		return err
+	}
+	if err := h.UnmarshalFrom(hb); err != nil {
+		return err
+	}
+	if int(h.Src) != p.rank {
+		return fmt.Errorf("%w: frame from rank %d names source rank %d", transport.ErrProtocol, p.rank, h.Src)
+	}
+	return e.mux.DeliverFrom(h, rd)
+}
+
+// Close fails pending receives with transport.ErrClosed, half-closes every
+// socket so that peers read every frame already sent and then the end of the
+// stream, waits up to closeLinger for them to close their side, then closes
+// every socket and waits for every reader goroutine. Peers' receives from
+// this rank fail with a *transport.PeerError. It is safe to call more than
+// once; later calls return at once.
+func (e *endpoint) Close() error {
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		e.mux.Fail(transport.ErrClosed)
+		for _, p := range e.peers {
+			if p == nil {
+				continue
+			}
+			for _, s := range p.socks {
+				s.l.closeWrite()
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			e.readers.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(closeLinger)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		for _, p := range e.peers {
+			if p == nil {
+				continue
+			}
+			for _, s := range p.socks {
+				s.l.interrupt()
+			}
+		}
+		<-done
+		for _, p := range e.peers {
+			if p == nil {
+				continue
+			}
+			for _, s := range p.socks {
+				s.mu.Lock() // no write in progress, and none after
+				s.released = true
+				s.l.release()
+				s.mu.Unlock()
+			}
+		}
+	})
+	return nil
+}
