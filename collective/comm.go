@@ -177,15 +177,15 @@ func validateConfig(cfg *Config) error {
 	if cfg.Rank < 0 || cfg.Rank >= cfg.Size {
 		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
 	}
-	if cfg.Size > 1 && cfg.MasterAddr == "" {
-		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
-	}
 	switch cfg.Transport {
 	case "", "auto":
 		cfg.Transport = TransportTCP
 	case TransportTCP, TransportInproc:
 	default:
 		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
+	}
+	if cfg.Size > 1 && cfg.MasterAddr == "" && cfg.Transport != TransportInproc {
+		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
 	}
 	if cfg.JobID == "" {
 		cfg.JobID = "default"

@@ -41,9 +41,9 @@ func casesFor(size int, counts []int, dtypes []DType, ops []Op, inPlace bool) []
 							roots = append(roots, size-1)
 						}
 						for _, root := range roots {
-							out = append(out, oracle.Case{coll, algo, dt, op, count, root, false})
+							out = append(out, oracle.Case{Coll: coll, Algo: algo, DType: dt, Op: op, Count: count, Root: root})
 							if inPlace && coll != schedule.Barrier {
-								out = append(out, oracle.Case{coll, algo, dt, op, count, root, true})
+								out = append(out, oracle.Case{Coll: coll, Algo: algo, DType: dt, Op: op, Count: count, Root: root, InPlace: true})
 							}
 						}
 					}

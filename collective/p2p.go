@@ -83,8 +83,8 @@ func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 			ErrMismatch, peer, r.Hdr.Count, reduce.DType(r.Hdr.DType), tag, dt)
 	}
 	if err != nil {
-		if errors.Is(err, transport.ErrTooLarge) {
-			err = fmt.Errorf("%w: rank %d sent a message with tag %d that does not fit: receive buffer %d bytes: %w",
+		if errors.Is(err, transport.ErrTooLarge) || errors.Is(err, transport.ErrShortFrame) {
+			err = fmt.Errorf("%w: rank %d sent a message with tag %d whose length differs from the receive buffer's %d bytes: %w",
 				ErrMismatch, peer, tag, len(buf), err)
 		}
 		return &OpError{Op: "recv", Seq: seq, Rank: c.rank, Peer: peer, Err: err}

@@ -277,8 +277,10 @@ func NewMux(rank, size int) *Mux {
 	return m
 }
 
-// Rank and Size return the values passed to NewMux.
+// Rank returns the rank passed to NewMux.
 func (m *Mux) Rank() int { return m.rank }
+
+// Size returns the size passed to NewMux.
 func (m *Mux) Size() int { return m.size }
 
 // SetControlHandler sets the function that receives KindControl frames. fn is

@@ -97,6 +97,9 @@ func Build(p Params) (*Schedule, error) {
 	if err := checkParams(p); err != nil {
 		return nil, err
 	}
+	if err := checkTags(p); err != nil {
+		return nil, err
+	}
 	b := &builder{p: p, chunk: p.ChunkElems, l: layoutOf(p)}
 	switch {
 	case p.Size == 1:
@@ -114,6 +117,34 @@ func Build(p Params) (*Schedule, error) {
 		return nil, b.err
 	}
 	return &Schedule{Steps: b.steps, Scratch: b.scratch}, nil
+}
+
+// checkTags fails when the call needs more message tags than its tag
+// layout holds (see the package doc), before anything is built.
+func checkTags(p Params) error {
+	n, c := int64(p.Count), func(x int64) int64 { return int64(nchunks(int(x), p.ChunkElems)) }
+	size := int64(p.Size)
+	need, lim := int64(0), tagLimit
+	switch p.Algo {
+	case Ring:
+		switch p.Coll {
+		case AllReduce:
+			need = 2 * (size - 1) * c((n+size-1)/size)
+		case ReduceScatter, AllGather, Gather, Scatter:
+			need = (size - 1) * c(n)
+		case Broadcast, Reduce, AllToAll:
+			need = c(n)
+		}
+	case Tree:
+		need = 4 * c((n+1)/2)
+	case HalvingDoubling, RecursiveDoubling:
+		need, lim = c(n), 1<<phaseBits
+	}
+	if need > lim {
+		return fmt.Errorf("%w: %v/%v count %d chunk %d needs %d message tags, more than %d; raise ChunkElems",
+			ErrInvalid, p.Coll, p.Algo, p.Count, p.ChunkElems, need, lim)
+	}
+	return nil
 }
 
 // builder accumulates one rank's steps.

@@ -1,20 +1,30 @@
 package schedule
 
 import (
+	"flag"
 	"testing"
 )
 
-// matrixSizes and matrixCounts are the test matrix; counts are per
-// the Params convention (per-rank block for AllGather and friends).
+var fullMatrix = flag.Bool("schedule.full", false,
+	"run the whole matrix: 1e5-element counts also at 16 ranks and with 7-element chunks (minutes)")
+
+// matrixSizes are the world sizes of the test matrix.
 var matrixSizes = []int{1, 2, 3, 4, 5, 7, 8, 16}
 
-func matrixCounts(p int) []int {
-	return []int{0, 1, p - 1, p + 1, 1000, 100003}
-}
+// Counts of the matrix, per the Params convention (per-rank block for
+// AllGather and friends): every size runs 0, 1, p-1, p+1 and 1000 with every
+// chunk, in-place and root; largeCount (prime) runs at sizes up to 8 in two
+// calls covering chunks 0 and 4096, in-place and not, roots 0 and p-1 unless
+// -short, and in the whole product everywhere with -schedule.full; hugeCount (prime) runs once per collective
+// and algorithm unless -short.
+const (
+	largeCount = 100003
+	hugeCount  = 1000003
+)
 
-// symbolicMax is the largest count checked symbolically (association
-// tracked per element); larger counts run over float64.
-const symbolicMax = 1000
+// symbolicMax bounds the elements per rank checked symbolically (association
+// tracked per element); larger calls run over float64 pairs.
+const symbolicMax = 4000
 
 // TestMatrix runs every collective and algorithm over the matrix of world
 // sizes, counts, chunk sizes, in-place and roots, checking each against the
@@ -24,9 +34,9 @@ func TestMatrix(t *testing.T) {
 		for _, algo := range Available(coll) {
 			t.Run(coll.String()+"/"+algo.String(), func(t *testing.T) {
 				t.Parallel()
-				for _, c := range matrixCases(coll, algo, testing.Short()) {
+				for _, c := range matrixCases(coll, algo, testing.Short(), *fullMatrix) {
 					check := checkFloat
-					if c.n <= symbolicMax {
+					if elems := c.n * max(1, c.p*b2i(blocked(c.coll))); elems <= symbolicMax {
 						check = checkSymbolic
 					}
 					if err := check(c); err != nil {
@@ -38,29 +48,53 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
-func matrixCases(coll Coll, algo Algo, short bool) []simCase {
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// matrixCases lists the calls TestMatrix runs for (coll, algo).
+func matrixCases(coll Coll, algo Algo, short, full bool) []simCase {
 	var cs []simCase
-	for _, p := range matrixSizes {
-		counts := matrixCounts(p)
+	add := func(p, n int, chunks []int) {
 		if coll == Barrier {
-			counts = []int{0}
+			n = 0
 		}
-		for _, n := range counts {
-			if short && n > symbolicMax {
-				continue
-			}
-			roots := []int{0}
-			if rooted(coll) && p > 1 {
-				roots = append(roots, p-1)
-			}
-			for _, chunk := range []int{0, 7, 4096} {
-				for _, ip := range []bool{false, true} {
-					for _, root := range roots {
-						cs = append(cs, simCase{coll, algo, p, n, chunk, root, ip})
-					}
+		roots := []int{0}
+		if rooted(coll) && p > 1 {
+			roots = append(roots, p-1)
+		}
+		for _, chunk := range chunks {
+			for _, ip := range []bool{false, true} {
+				for _, root := range roots {
+					cs = append(cs, simCase{coll, algo, p, n, chunk, root, ip})
 				}
 			}
 		}
+	}
+	all := []int{0, 7, 4096}
+	for _, p := range matrixSizes {
+		for _, n := range []int{0, 1, p - 1, p + 1, 1000} {
+			add(p, n, all)
+		}
+		switch {
+		case full:
+			add(p, largeCount, all)
+		case !short && p <= 8 && coll != Barrier:
+			// Two calls that between them take every value of the
+			// other dimensions: chunk, in-place, root.
+			root := 0
+			if rooted(coll) {
+				root = p - 1
+			}
+			cs = append(cs, simCase{coll, algo, p, largeCount, 0, 0, false},
+				simCase{coll, algo, p, largeCount, 4096, root, true})
+		}
+	}
+	if !short && coll != Barrier {
+		cs = append(cs, simCase{coll, algo, 3, hugeCount, 4096, 2, false})
 	}
 	return cs
 }

@@ -91,11 +91,11 @@ type symbols struct {
 	width int // leaf id = rank*width + index
 	base  int32
 	nodes [][2]int32
-	index map[[2]int32]int32
+	index map[uint64]int32
 }
 
 func newSymbols(p, width int) *symbols {
-	return &symbols{width: width, base: int32(p * width), index: make(map[[2]int32]int32)}
+	return &symbols{width: width, base: int32(p * width), index: make(map[uint64]int32)}
 }
 
 func (s *symbols) leaf(r, i int) int32 { return int32(r*s.width + i) }
@@ -110,11 +110,11 @@ func (s *symbols) add(dst, src []int32) {
 		if a > b {
 			a, b = b, a
 		}
-		k := [2]int32{a, b}
+		k := uint64(a)<<32 | uint64(b)
 		id, ok := s.index[k]
 		if !ok {
 			id = s.base + int32(len(s.nodes))
-			s.nodes = append(s.nodes, k)
+			s.nodes = append(s.nodes, [2]int32{a, b})
 			s.index[k] = id
 		}
 		dst[i] = id
@@ -130,8 +130,9 @@ func (s *symbols) leaves(dst [][2]int, id int32) [][2]int {
 	return s.leaves(s.leaves(dst, k[0]), k[1])
 }
 
-// checkSymbolic runs c over symbolic elements with two random interleavings
-// and checks the results against the reference: exactly the right inputs
+// checkSymbolic runs c over symbolic elements twice, with a random
+// interleaving and early-posted receives, and in order without them, and
+// checks the results against the reference: exactly the right inputs
 // summed once each, the same association on every rank (AllReduce) and in
 // every run.
 func checkSymbolic(c simCase) error {
@@ -144,8 +145,7 @@ func checkSymbolic(c simCase) error {
 	in := inputs(c, func(r, i int) int32 { return sy.leaf(r, i) }, -1)
 	var first [][]int32
 	for run, o := range []simOptions{
-		{rng: rand.New(rand.NewPCG(1, uint64(c.p)))},
-		{rng: rand.New(rand.NewPCG(2, uint64(c.n)))},
+		{rng: rand.New(rand.NewPCG(uint64(c.p), uint64(c.n)))},
 		{strict: true},
 	} {
 		out, err := simulate(scheds, params, in, -1, sy.add, o)
@@ -213,6 +213,17 @@ func exactSum(p, i int) float64 {
 	return float64(p*(p-1)/2)*(1<<26) + float64(p)*(float64(i)+1)
 }
 
+// wideVal is an input in ±[2^-40, 2^40), pseudo-random in (r, i), so that
+// sums in different association orders differ in their low bits.
+func wideVal(r, i int) float64 {
+	h := uint64(r)<<32 ^ uint64(i)
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9 // splitmix64 finalizer
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
+	m := float64(h>>11) / (1 << 53) // [0, 1)
+	return (m - 0.5) * math.Ldexp(1, int(h%80)-39)
+}
+
 // pair carries two float64 channels through one simulation: exact
 // integer-valued inputs checked against the reference, and inputs spanning
 // many magnitudes, where association changes the bits, checked for bitwise
@@ -226,24 +237,35 @@ func addPairs(dst, src []pair) {
 	}
 }
 
-// checkFloat runs c over float64 pairs (see pair): every Out element must
-// equal the sequential reference exactly, and for AllReduce every rank must
-// hold the same bits in the second channel.
+// checkFloat runs c over float64: every Out element must equal the
+// sequential reference exactly. AllReduce runs over pairs (see pair), and
+// every rank must also hold the same bits in the second channel; the other
+// collectives run through Simulate.
 func checkFloat(c simCase) error {
 	scheds, params, err := c.build()
 	if err != nil {
 		return err
 	}
-	rng := rand.New(rand.NewPCG(uint64(c.p), uint64(c.n)))
 	nan := math.NaN()
-	in := inputs(c, func(r, i int) pair {
-		return pair{exactVal(r, i), (rng.Float64() - 0.5) * math.Ldexp(1, rng.IntN(80)-40)}
-	}, pair{nan, nan})
-	out, err := simulate(scheds, params, in, pair{nan, nan}, addPairs, simOptions{})
+	var exact func(r, i int) float64
+	var wide [][]pair
+	if c.coll == AllReduce {
+		in := inputs(c, func(r, i int) pair { return pair{exactVal(r, i), wideVal(r, i)} }, pair{nan, nan})
+		wide, err = simulate(scheds, params, in, pair{nan, nan}, addPairs, simOptions{})
+		exact = func(r, i int) float64 { return wide[r][i][0] }
+	} else {
+		var out [][]float64
+		out, err = Simulate(scheds, params, inputs(c, exactVal, nan))
+		exact = func(r, i int) float64 { return out[r][i] }
+		wide = make([][]pair, len(out))
+		for r := range out {
+			wide[r] = make([]pair, len(out[r]))
+		}
+	}
 	if err != nil {
 		return err
 	}
-	for r, o := range out {
+	for r, o := range wide {
 		src, ok := source(c, r)
 		if !ok {
 			if len(o) != 0 {
@@ -251,17 +273,17 @@ func checkFloat(c simCase) error {
 			}
 			continue
 		}
-		for i, v := range o {
+		for i := range o {
 			j, idx := src(i)
 			w := exactSum(c.p, idx)
 			if j >= 0 {
 				w = exactVal(j, idx)
 			}
-			if v[0] != w {
-				return fmt.Errorf("rank %d Out[%d] = %v; want %v", r, i, v[0], w)
+			if v := exact(r, i); v != w {
+				return fmt.Errorf("rank %d Out[%d] = %v; want %v", r, i, v, w)
 			}
-			if c.coll == AllReduce && math.Float64bits(v[1]) != math.Float64bits(out[0][i][1]) {
-				return fmt.Errorf("rank %d Out[%d] = %v; rank 0 has %v (not bitwise identical)", r, i, v[1], out[0][i][1])
+			if c.coll == AllReduce && math.Float64bits(o[i][1]) != math.Float64bits(wide[0][i][1]) {
+				return fmt.Errorf("rank %d Out[%d] = %v; rank 0 has %v (not bitwise identical)", r, i, o[i][1], wide[0][i][1])
 			}
 		}
 	}

@@ -77,6 +77,23 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 		sp, off := ls[r].resolve(g)
 		return mem[r][sp][off : off+g.N]
 	}
+	// Message buffers are recycled: most messages of a schedule have the
+	// same few sizes.
+	var free [][]T
+	get := func(n int) []T {
+		for i := len(free) - 1; i >= 0 && i >= len(free)-4; i-- {
+			if b := free[i]; cap(b) >= n {
+				free = append(free[:i], free[i+1:]...)
+				return b[:n]
+			}
+		}
+		return make([]T, n)
+	}
+	put := func(b []T) {
+		if cap(b) > 0 && len(free) < 64 {
+			free = append(free, b)
+		}
+	}
 	box := make(map[msgKey]*simMsg[T])
 	posted := make(map[msgKey]Region) // early non-reducing receives still waiting
 	pos := make([]int, p)
@@ -111,7 +128,8 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 		post(r, j)
 		for _, x := range st.Sends {
 			k := sendKey(r, x)
-			m := &simMsg[T]{data: slices.Clone(view(r, x.Region))}
+			m := &simMsg[T]{data: get(x.Region.N)}
+			copy(m.data, view(r, x.Region))
 			if g, ok := posted[k]; ok {
 				delete(posted, k)
 				copy(view(x.Peer, g), m.data)
@@ -145,6 +163,7 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 			case !m.landed:
 				copy(view(r, x.Region), m.data)
 			}
+			put(m.data)
 		}
 		pos[r]++
 		start(r)

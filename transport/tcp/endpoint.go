@@ -182,15 +182,44 @@ func (p *peer) failure() error {
 }
 
 // fail marks the link to p failed (first error wins), fails the receives
-// from p and interrupts p's sockets, which stops their readers.
+// from p and interrupts p's sockets, which stops their readers. The first
+// failure of a live link is logged: it affects every user of the peer.
 func (e *endpoint) fail(p *peer, err error) {
 	p.failOnce.Do(func() {
 		p.err.Store(&err)
+		if !e.closed.Load() && err != errPeerClosed {
+			e.log.Warn("tcp: lost link", "rank", e.rank, "peer", p.rank, "err", err)
+		}
 		e.mux.FailPeer(p.rank, err)
 		for _, s := range p.socks {
 			s.l.interrupt()
 		}
 	})
+}
+
+// payloadReader is the stream DeliverFrom reads payloads from. A read error
+// there always breaks the stream, and it fails the peer before DeliverFrom
+// can complete a receive with it, so that once any receive has seen the
+// peer's failure, Send to the peer fails too.
+type payloadReader struct {
+	e  *endpoint
+	p  *peer
+	rd io.Reader
+}
+
+func (r *payloadReader) Read(b []byte) (int, error) {
+	n, err := r.rd.Read(b)
+	if err == nil {
+		return n, nil
+	}
+	if n > 0 {
+		return n, nil // the next Read reports it
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // within a frame
+	}
+	r.e.fail(r.p, err)
+	return 0, err
 }
 
 // errPeerClosed is the failure of a peer that closed every connection
@@ -204,10 +233,11 @@ var errPeerClosed = errors.New("connection closed by peer")
 func (e *endpoint) readLoop(p *peer, s *sock) {
 	defer e.readers.Done()
 	rd := s.l.reader()
+	prd := &payloadReader{e: e, p: p, rd: rd}
 	hb := make([]byte, transport.HeaderSize)
 	h := new(transport.Header)
 	for {
-		err := e.readFrame(p, rd, hb, h)
+		err := e.readFrame(p, rd, prd, hb, h)
 		if err == nil {
 			continue
 		}
@@ -220,17 +250,15 @@ func (e *endpoint) readLoop(p *peer, s *sock) {
 			}
 			err = errPeerClosed
 		}
-		if p.failure() == nil && err != errPeerClosed {
-			e.log.Warn("tcp: lost link", "rank", e.rank, "peer", p.rank, "err", err)
-		}
 		e.fail(p, err)
 		return
 	}
 }
 
-// readFrame reads and delivers one frame. It returns io.EOF only for an end
-// of stream before the first byte of a header.
-func (e *endpoint) readFrame(p *peer, rd io.Reader, hb []byte, h *transport.Header) error {
+// readFrame reads and delivers one frame, its header from rd and its payload
+// from prd. It returns io.EOF only for an end of stream before the first
+// byte of a header.
+func (e *endpoint) readFrame(p *peer, rd, prd io.Reader, hb []byte, h *transport.Header) error {
 	if _, err := io.ReadFull(rd, hb); err != nil {
 		return err
 	}
@@ -240,7 +268,7 @@ func (e *endpoint) readFrame(p *peer, rd io.Reader, hb []byte, h *transport.Head
 	if int(h.Src) != p.rank {
 		return fmt.Errorf("%w: frame from rank %d names source rank %d", transport.ErrProtocol, p.rank, h.Src)
 	}
-	return e.mux.DeliverFrom(h, rd)
+	return e.mux.DeliverFrom(h, prd)
 }
 
 // Close fails pending receives with transport.ErrClosed, half-closes every

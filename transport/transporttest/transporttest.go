@@ -500,6 +500,8 @@ func testFailComm(t *testing.T, nf NewFabric) {
 func testMismatch(t *testing.T, nf NewFabric) {
 	eps := fabric(t, nf, 3)
 	m := eps[1].Mux()
+	// Room for more calls than expected, so that an extra call is counted
+	// rather than blocking the reader that makes it.
 	handled := make(chan *transport.MismatchError, 4)
 	m.SetMismatchHandler(func(e *transport.MismatchError) { handled <- e })
 	local := transport.Header{Kind: transport.KindColl, Comm: 1, Seq: 5, Op: 1, DType: 1, Algo: 1, Count: 12}

@@ -1,0 +1,140 @@
+// Package schedule holds Kizuna's collective algorithms as pure schedules:
+// Build maps (collective, algorithm, rank, size, count, root, chunk,
+// in-place) to the Steps one rank performs. Schedules never touch a socket;
+// the executor in package collective runs any schedule over any transport,
+// and Simulate and the cost model (Estimate, Choose) price and check the
+// very schedules the runtime executes. Every function in the package is pure
+// and may be called concurrently; none retains its arguments.
+//
+// # Buffers
+//
+// Counts are in elements; p = Size, r = Rank, n = Count.
+//
+//	AllReduce      In[n], Out[n] on every rank; Out = reduction of all In.
+//	Broadcast      In[n], read only at the root; Out[n] everywhere = root's In.
+//	Reduce         In[n] everywhere; Out[n] at the root, zero-length elsewhere.
+//	AllGather      In[n]; Out[n*p], block j = rank j's In.
+//	ReduceScatter  In[n*p]; Out[n] = reduction over ranks of their In block r.
+//	AllToAll       In[n*p], block j goes to rank j; Out[n*p], block j came from rank j.
+//	Gather         In[n]; Out[n*p] at the root only.
+//	Scatter        In[n*p] at the root only; Out[n] = root's In block r.
+//	Barrier        no buffers; zero-length messages.
+//
+// InPlace means the caller passed one buffer: AllReduce, Broadcast, Reduce
+// (root) and AllToAll use one memory for In and Out; for AllGather and
+// Gather (root) In is Out[r*n:(r+1)*n]; for ReduceScatter and Scatter (root)
+// Out is In[r*n:(r+1)*n]. It means nothing where the other buffer is
+// zero-length (non-root Reduce, Gather, Scatter). Schedules skip copies that
+// aliasing makes no-ops and never write the caller's In unless it aliases
+// Out; in place they overwrite no input they still need (in-place AllToAll
+// and ReduceScatter go through Scratch).
+//
+// Every count works: not divisible by p, smaller than p, zero. Blocks of a
+// split count differ by at most one element (larger blocks first); empty
+// blocks send nothing (both sides omit the message). Reductions only sum
+// (Region = Region op received); averaging is the executor's job.
+//
+// # Messages and tags
+//
+// A Send and its Recv carry the same Tag and N; no two messages from one
+// rank to another in one operation share a Tag. Tags are built from the
+// stage or phase and the chunk index: ring stage s chunk c is s*C+c (C the
+// largest chunk count of a stage); tree chunk k of tree t is 4k+2t+phase;
+// halving-doubling and recursive doubling use phase<<28 | chunk. Build
+// fails (ErrInvalid) rather than wrap when a count cut into ChunkElems
+// pieces needs more tags than that (over 2^28 chunks per stage).
+//
+// ChunkElems caps every message; with 0 a stage is one message.
+//
+// # What schedules assume of the executor
+//
+// The Step semantics of types.go, plus: a step is finished when its
+// receives are applied and its sends have been handed off (Send returned,
+// so the memory may be written again). An executor may post step i+1's
+// receives once step i's sends are issued: a non-reducing receive may then
+// land in its region at once; a reducing receive must be staged and applied
+// only when step i+1 waits, in Recvs order. Simulate executes exactly that
+// way (with one step of look-ahead) and Validate rejects Copies that
+// overlap a non-reducing receive of the same step.
+//
+// # Algorithms
+//
+// With C(x) the chunk count of x elements (1 when ChunkElems is 0), q the
+// largest power of two <= p and lg = log2:
+//
+//	ring  AllReduce      reduce-scatter then all-gather over p blocks: 2(p-1)
+//	                     stages of C(n/p) steps; sends 2(p-1)/p·n, reduces (p-1)/p·n.
+//	      Broadcast      pipelined chain from the root: C(n)+1 steps; sends n.
+//	      Reduce         pipelined chain ending at the root: C(n)+1 steps;
+//	                     sends and reduces n.
+//	      AllGather      p-1 stages of C(n) steps; sends (p-1)n.
+//	      ReduceScatter  p-1 stages of C(n) steps; sends and reduces (p-1)n.
+//	      AllToAll       p-1 pairwise stages (stage s: to r+s, from r-s) of C(n)
+//	                     steps; sends (p-1)n.
+//	      Gather         pipelined chain to the root: rank v after the root
+//	                     runs v stages of C(n) steps, sending v·n; the root
+//	                     receives (p-1)n.
+//	      Scatter        pipelined chain from the root, farthest block first:
+//	                     the root sends (p-1)n; rank v sends (p-1-v)n.
+//	      Barrier        two zero-byte passes around the ring: 3 steps.
+//	tree  AllReduce      NCCL's double binary tree (ncclGetDtree; Sanders,
+//	                     Speck & Träff 2009): two trees, the second the mirror
+//	                     (p even) or shift (p odd) of the first, so each rank is
+//	                     interior in at most one (for odd p rank 0 also roots
+//	                     the first); each carries half the buffer, reduced up
+//	                     and broadcast down chunk by chunk on a global clock:
+//	                     about C(n/2)+4·lg p steps; sends and receives about 2n.
+//	      Broadcast,     the same two trees over the p-1 other ranks, both
+//	      Reduce         hung below the root: about C(n/2)+2·lg p steps;
+//	                     sends (Broadcast) or receives (Reduce) at most n.
+//	hd    AllReduce      Rabenseifner: fold p onto q ranks (the first 2(p-q)
+//	                     pair up; the even one sends its input and gets the
+//	                     result back), lg q recursive-halving rounds, lg q
+//	                     recursive-doubling rounds, unfold; every round cut into
+//	                     chunks; sends 2(q-1)/q·n (plus n each way when folded).
+//	rd    AllReduce      fold, then lg q full-buffer exchanges of C(n) steps
+//	                     each; sends lg q·n.
+//
+// # Determinism
+//
+// A reduction's result depends only on (Algo, Size, Count, Root) — not on
+// ChunkElems, InPlace, or timing — because every schedule fixes the order
+// in which each element is combined and the executor applies receives in
+// Recvs order. For AllReduce every rank ends with bitwise-identical
+// values:
+//
+//	AllReduce      ring  each block summed once, by the rank after it in the ring, then copied
+//	AllReduce      tree  each element summed once, at its tree's root, then copied down
+//	AllReduce      hd    each block summed once, by its owner after the halving, then copied
+//	AllReduce      rd    every rank sums, but partners compute a+b and b+a from equal a and b,
+//	                     which are bitwise equal since the sum is commutative per element; by
+//	                     induction all ranks hold the same association
+//	Reduce         ring  summed once at the root, in chain order
+//	Reduce         tree  summed once at the root, in tree order
+//	ReduceScatter  ring  each block summed once, at its destination, in ring order
+//
+// The tests check this symbolically (the association tree of every element
+// on every rank, for every algorithm, over chunk sizes and in-place).
+//
+// # Scratch
+//
+// Schedule.Scratch elements, at most:
+//
+//	ring  AllReduce, Broadcast, AllGather, Barrier   0
+//	ring  Reduce          2·ChunkElems (n if ChunkElems is 0), capped at n; 0 at the root and its successor
+//	ring  ReduceScatter   n out of place; 2n in place (n when p = 3); 0 when p <= 2
+//	ring  AllToAll        floor(p/2)·n in place; 0 otherwise
+//	ring  Gather, Scatter 2n on non-root ranks that forward blocks; 0 at the root
+//	tree  AllReduce, Broadcast   0
+//	tree  Reduce          n at most (about n/2: one half, in rotating chunk slots)
+//	hd    AllReduce       0
+//	rd    AllReduce       n (0 when q = 2 and the rank starts out of place)
+//
+// # References
+//
+// R. Thakur, R. Rabenseifner, W. Gropp, "Optimization of Collective
+// Communication Operations in MPICH", IJHPCA 19(1), 2005. P. Sanders,
+// J. Speck, J. L. Träff, "Two-tree algorithms for full bandwidth broadcast,
+// reduction and scan", Parallel Computing 35(12), 2009. NCCL's
+// src/graph/trees.cc for the double binary tree construction.
+package schedule
