@@ -52,11 +52,11 @@ func (e *OpError) Unwrap() error { return e.Err }
 // MismatchError says that two ranks called different operations at the same
 // point of the sequence. errors.Is(err, ErrMismatch) is true.
 type MismatchError struct {
-	Seq        uint64
-	Rank       int    // one side (in communicator numbering)
-	Call       string // what Rank called, e.g. "allreduce(count=12, float32, sum, algo=ring)"
-	Other      int    // the other side
-	OtherCall  string
+	Seq       uint64
+	Rank      int    // one side (in communicator numbering)
+	Call      string // what Rank called, e.g. "allreduce(count=12, float32, sum, algo=ring)"
+	Other     int    // the other side
+	OtherCall string
 }
 
 func (e *MismatchError) Error() string {

@@ -199,4 +199,3 @@ func Check(ctx context.Context, c *collective.Comm, tc Case, seed uint64) error 
 	}
 	return nil
 }
-
