@@ -84,15 +84,29 @@ func RunLocal(ctx context.Context, job Job) error {
 			"KIZUNA_JOB_ID="+jobID,
 		)
 		setProcAttr(cmd)
-		stdout, err := cmd.StdoutPipe()
+		// Our own pipes, not StdoutPipe: cmd.Wait would close those while
+		// the last lines are still being read.
+		outR, outW, err := os.Pipe()
 		if err != nil {
-			return err
+			killAll(procs)
+			pipes.Wait()
+			return fmt.Errorf("launch: pipe: %w", err)
 		}
-		stderr, err := cmd.StderrPipe()
+		errR, errW, err := os.Pipe()
 		if err != nil {
-			return err
+			outR.Close()
+			outW.Close()
+			killAll(procs)
+			pipes.Wait()
+			return fmt.Errorf("launch: pipe: %w", err)
 		}
-		if err := cmd.Start(); err != nil {
+		cmd.Stdout, cmd.Stderr = outW, errW
+		err = cmd.Start()
+		outW.Close()
+		errW.Close()
+		if err != nil {
+			outR.Close()
+			errR.Close()
 			killAll(procs)
 			pipes.Wait()
 			return fmt.Errorf("launch: start rank %d: %w", r, err)
@@ -100,8 +114,8 @@ func RunLocal(ctx context.Context, job Job) error {
 		procs[r] = cmd
 		tails[r] = &tail{max: 10}
 		pipes.Add(2)
-		go func() { defer pipes.Done(); copyLines(stdout, job.Stdout, &outMu, nil) }()
-		go func() { defer pipes.Done(); copyLines(stderr, job.Stderr, &outMu, tails[r]) }()
+		go func() { defer pipes.Done(); defer outR.Close(); copyLines(outR, job.Stdout, &outMu, nil) }()
+		go func() { defer pipes.Done(); defer errR.Close(); copyLines(errR, job.Stderr, &outMu, tails[r]) }()
 	}
 
 	type exit struct {
