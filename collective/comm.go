@@ -46,10 +46,19 @@ type Comm struct {
 	store  *rendezvous.Server // served by rank 0 unless external
 	client *rendezvous.Client
 
-	mu     sync.Mutex // serialises collective calls; guards the executor state below
-	seq    uint64
-	exec   executor
-	scheds map[schedule.Params]*plan
+	mu      sync.Mutex // serialises collective calls; guards the executor state below
+	seq     uint64
+	cur     call // the call being executed
+	exec    executor
+	scheds  map[schedule.Params]*plan
+	choices map[choiceKey]schedule.Algo
+
+	// The operation timeout is one reusable timer (a context per call
+	// would allocate): when it fires while operation armed is running, it
+	// fails the communicator's pending receives with a timeoutError.
+	timer   *time.Timer
+	timerMu sync.Mutex // guards armed
+	armed   uint64
 
 	p2pMu   sync.Mutex // guards sendSeq/recvSeq
 	sendSeq map[p2pKey]uint64
@@ -63,6 +72,11 @@ type Comm struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+}
+
+type choiceKey struct {
+	coll  schedule.Coll
+	bytes int64
 }
 
 type p2pKey struct {
@@ -238,6 +252,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		algoSpec:   spec,
 		costs:      costs,
 		scheds:     make(map[schedule.Params]*plan),
+		choices:    make(map[choiceKey]schedule.Algo),
 		sendSeq:    make(map[p2pKey]uint64),
 		recvSeq:    make(map[p2pKey]uint64),
 	}
@@ -245,6 +260,8 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	for i := range c.peers {
 		c.peers[i] = i
 	}
+	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
+	c.timer.Stop()
 	c.mux.SetControlHandler(c.onControl)
 	c.mux.SetMismatchHandler(c.onMismatch)
 	return c, nil
@@ -270,7 +287,10 @@ func (c *Comm) commRank(epRank int) int {
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
+		c.errMu.Lock()
 		c.closed.Store(true)
+		c.errMu.Unlock()
+		c.timer.Stop()
 		c.setBroken(ErrClosed)
 		c.mux.Fail(ErrClosed)
 		var errs []error
@@ -394,6 +414,8 @@ func (c *Comm) onMismatch(me *transport.MismatchError) {
 	err := c.mismatchError(me)
 	if c.setBroken(err) {
 		c.mux.FailComm(c.id, err)
+		c.errMu.Lock()
+		defer c.errMu.Unlock()
 		if !c.closed.Load() {
 			c.bg.Add(1)
 			go func() {
@@ -411,5 +433,38 @@ func (c *Comm) mismatchError(me *transport.MismatchError) *MismatchError {
 		Call:      describe(&me.Local),
 		Other:     c.commRank(int(me.Remote.Src)),
 		OtherCall: describe(&me.Remote),
+	}
+}
+
+// timeoutError is what an operation that outlived Config.Timeout fails
+// with; errors.Is(err, context.DeadlineExceeded) is true.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("timed out after %v (%s)", e.d, EnvTimeout)
+}
+
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+func (c *Comm) armTimer(seq uint64) {
+	c.timerMu.Lock()
+	c.armed = seq
+	c.timer.Reset(c.timeout)
+	c.timerMu.Unlock()
+}
+
+func (c *Comm) disarmTimer() {
+	c.timerMu.Lock()
+	c.armed = 0
+	c.timer.Stop()
+	c.timerMu.Unlock()
+}
+
+// onTimeout runs on the timer's goroutine.
+func (c *Comm) onTimeout() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.armed != 0 {
+		c.mux.FailComm(c.id, &timeoutError{c.timeout})
 	}
 }

@@ -263,3 +263,14 @@ func (c *Comm) stepError(cl *call, seq uint64, peer int, err error) error {
 	}
 	return &OpError{Op: cl.coll.String(), Seq: seq, Rank: c.rank, Peer: peer, Err: err}
 }
+
+// release drops every reference to the caller's buffers once a call
+// returns, so that the communicator retains none of them. c.mu is held.
+func (c *Comm) release() {
+	c.cur = call{}
+	for h := range c.exec.recvs {
+		for _, r := range c.exec.recvs[h] {
+			r.Buf = nil
+		}
+	}
+}

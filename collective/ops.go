@@ -2,6 +2,7 @@ package collective
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -9,17 +10,16 @@ import (
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 )
 
-// CallOption adjusts one call.
-type CallOption func(*callOpts)
-
-type callOpts struct {
+// CallOption adjusts one call. Options are plain values (not closures) so
+// that passing them costs no allocation.
+type CallOption struct {
 	algo schedule.Algo
 }
 
 // WithAlgo forces the algorithm of one call, overriding both the cost model
 // and KIZUNA_ALGO. Every rank must pass the same algorithm; a rank that
 // chooses differently gets ErrMismatch.
-func WithAlgo(a Algo) CallOption { return func(o *callOpts) { o.algo = a } }
+func WithAlgo(a Algo) CallOption { return CallOption{algo: a} }
 
 // invalid builds a local-misuse error.
 func invalid(op schedule.Coll, format string, args ...any) error {
@@ -88,7 +88,7 @@ func (c *Comm) AllReduceBytes(ctx context.Context, send, recv []byte, dt DType, 
 		return err
 	}
 	count := len(recv) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
 }
 
 // BroadcastBytes copies root's send into recv on every rank. send is read
@@ -115,7 +115,7 @@ func (c *Comm) BroadcastBytes(ctx context.Context, send, recv []byte, dt DType, 
 		send = nil
 	}
 	count := len(recv) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
 }
 
 // ReduceBytes reduces send over all ranks into root's recv. recv is used only
@@ -144,7 +144,7 @@ func (c *Comm) ReduceBytes(ctx context.Context, send, recv []byte, dt DType, op 
 		recv = nil
 	}
 	count := len(send) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
 }
 
 // AllGatherBytes concatenates every rank's send into recv in rank order:
@@ -163,7 +163,7 @@ func (c *Comm) AllGatherBytes(ctx context.Context, send, recv []byte, dt DType, 
 		return err
 	}
 	count := len(send) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
 }
 
 // ReduceScatterBytes reduces send over all ranks and leaves block Rank() of
@@ -185,7 +185,7 @@ func (c *Comm) ReduceScatterBytes(ctx context.Context, send, recv []byte, dt DTy
 		return err
 	}
 	count := len(recv) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: op, in: send, out: recv, count: count, inPlace: inPlace}, opts)
 }
 
 // AllToAllBytes sends block j of send to rank j and stores the block from
@@ -207,7 +207,7 @@ func (c *Comm) AllToAllBytes(ctx context.Context, send, recv []byte, dt DType, o
 		return err
 	}
 	count := len(send) / dt.Size() / c.size
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, inPlace: inPlace}, opts)
 }
 
 // GatherBytes concatenates every rank's send into root's recv in rank
@@ -234,7 +234,7 @@ func (c *Comm) GatherBytes(ctx context.Context, send, recv []byte, dt DType, roo
 		recv = nil
 	}
 	count := len(send) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
 }
 
 // ScatterBytes sends block j of root's send (Size() blocks of len(recv)
@@ -261,28 +261,33 @@ func (c *Comm) ScatterBytes(ctx context.Context, send, recv []byte, dt DType, ro
 		send = nil
 	}
 	count := len(recv) / dt.Size()
-	return c.collective(ctx, &call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
+	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
 }
 
 // Barrier returns once every rank has entered it.
 func (c *Comm) Barrier(ctx context.Context, opts ...CallOption) error {
-	return c.collective(ctx, &call{coll: schedule.Barrier, dt: reduce.Uint8, op: reduce.Sum}, opts)
+	return c.collective(ctx, call{coll: schedule.Barrier, dt: reduce.Uint8, op: reduce.Sum}, opts)
 }
 
 // collective runs one validated call: picks the algorithm, builds (or reuses)
 // the schedule and executes it.
-func (c *Comm) collective(ctx context.Context, cl *call, opts []CallOption) error {
-	var o callOpts
+func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error {
+	var o CallOption
 	for _, f := range opts {
-		f(&o)
+		if f.algo != schedule.AlgoAuto {
+			o.algo = f.algo
+		}
 	}
 	if c.closed.Load() {
-		return &OpError{Op: cl.coll.String(), Rank: c.rank, Peer: -1, Err: ErrClosed}
+		return &OpError{Op: op.coll.String(), Rank: c.rank, Peer: -1, Err: ErrClosed}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.cur = op
+	cl := &c.cur
+	defer c.release()
 	if err := c.Err(); err != nil {
-		if err != ErrClosed {
+		if !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", ErrBroken, err)
 		}
 		return &OpError{Op: cl.coll.String(), Seq: c.seq + 1, Rank: c.rank, Peer: -1, Err: err}
@@ -310,9 +315,10 @@ func (c *Comm) collective(ctx context.Context, cl *call, opts []CallOption) erro
 	}
 	c.seq++
 	seq := c.seq
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	if err := c.run(ctx, p, cl, seq); err != nil {
+	c.armTimer(seq)
+	err = c.run(ctx, p, cl, seq)
+	c.disarmTimer()
+	if err != nil {
 		return err
 	}
 	if cl.op == reduce.Avg && len(cl.out) > 0 {
@@ -331,15 +337,18 @@ const maxPlans = 256
 // chooseAlgo applies, in order of precedence: the per-call option,
 // KIZUNA_ALGO (Config.Algo), the cost model.
 func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error) {
-	avail := schedule.Available(cl.coll)
 	if forced != schedule.AlgoAuto {
-		for _, a := range avail {
-			if a == forced {
-				return a, nil
-			}
+		if int(cl.coll) < len(availTable) && int(forced) < len(availTable[0]) && availTable[cl.coll][forced] {
+			return forced, nil
 		}
-		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, avail)
+		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, schedule.Available(cl.coll))
 	}
+	bytes := int64(cl.count) * int64(cl.dt.Size())
+	key := choiceKey{cl.coll, bytes}
+	if a, ok := c.choices[key]; ok {
+		return a, nil
+	}
+	avail := schedule.Available(cl.coll)
 	allowed := func(co schedule.Coll, a schedule.Algo) bool { return c.algoSpec.Allowed(co, a) }
 	any := false
 	for _, a := range avail {
@@ -351,8 +360,12 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 	if !any {
 		return 0, invalid(cl.coll, "%s=%q allows none of the available algorithms %v", EnvAlgo, c.algoSpec.String(), avail)
 	}
-	bytes := int64(cl.count) * int64(cl.dt.Size())
-	return schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed), nil
+	a := schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed)
+	if len(c.choices) >= maxPlans {
+		clear(c.choices)
+	}
+	c.choices[key] = a
+	return a, nil
 }
 
 // Algorithm reports which algorithm a call of coll on count elements of dt
@@ -360,5 +373,18 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 // forced when it is not AlgoAuto. Count follows the collective's convention
 // (total for AllReduce, per-rank block for AllGather, ...).
 func (c *Comm) Algorithm(coll schedule.Coll, dt DType, count int, forced Algo) (Algo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.chooseAlgo(&call{coll: coll, dt: dt, count: count}, forced)
 }
+
+// availTable[coll][algo] says whether schedule.Available(coll) has algo,
+// without allocating a slice per call.
+var availTable = func() (t [16][8]bool) {
+	for c := range t {
+		for _, a := range schedule.Available(schedule.Coll(c)) {
+			t[c][a] = true
+		}
+	}
+	return t
+}()

@@ -155,6 +155,33 @@ type builder struct {
 	steps   []Step
 	scratch int
 	err     error
+	xslab   []Xfer // backing store for one-element Xfer lists
+	cslab   []Copy // backing store for short Copy lists
+}
+
+// one returns the list [x], carved from a slab so that long pipelines do
+// not allocate per step. The list has no spare capacity, so appending to it
+// copies.
+func (b *builder) one(x Xfer) []Xfer {
+	if len(b.xslab) == cap(b.xslab) {
+		b.xslab = make([]Xfer, 0, min(max(2*cap(b.xslab), 16), 4096))
+	}
+	b.xslab = append(b.xslab, x)
+	n := len(b.xslab)
+	return b.xslab[n-1 : n : n]
+}
+
+// withCopy returns cs followed by c, carved from a slab when cs is empty.
+func (b *builder) withCopy(cs []Copy, c Copy) []Copy {
+	if len(cs) > 0 {
+		return append(cs, c)
+	}
+	if len(b.cslab) == cap(b.cslab) {
+		b.cslab = make([]Copy, 0, min(max(2*cap(b.cslab), 16), 4096))
+	}
+	b.cslab = append(b.cslab, c)
+	n := len(b.cslab)
+	return b.cslab[n-1 : n : n]
 }
 
 func (b *builder) fail(err error) {
@@ -238,12 +265,12 @@ func (b *builder) stage(send, recv *leg, fill *Region, pre []Copy) {
 		if c < nr {
 			g := chunkOf(recv.reg, c, b.chunk)
 			if fill != nil {
-				st.Copies = append(st.Copies, Copy{Src: chunkOf(*fill, c, b.chunk), Dst: g})
+				st.Copies = b.withCopy(st.Copies, Copy{Src: chunkOf(*fill, c, b.chunk), Dst: g})
 			}
-			st.Recvs = []Xfer{{Peer: recv.peer, Tag: b.tag(recv.tag+int64(c), recv.lim), Region: g, Reduce: recv.reduce}}
+			st.Recvs = b.one(Xfer{Peer: recv.peer, Tag: b.tag(recv.tag+int64(c), recv.lim), Region: g, Reduce: recv.reduce})
 		}
 		if c < ns {
-			st.Sends = []Xfer{{Peer: send.peer, Tag: b.tag(send.tag+int64(c), send.lim), Region: chunkOf(send.reg, c, b.chunk)}}
+			st.Sends = b.one(Xfer{Peer: send.peer, Tag: b.tag(send.tag+int64(c), send.lim), Region: chunkOf(send.reg, c, b.chunk)})
 		}
 		b.steps = append(b.steps, st)
 	}

@@ -61,8 +61,8 @@ func TestBuildErrors(t *testing.T) {
 		{"root negative", with(func(p *Params) { p.Coll, p.Root = Broadcast, -1 }), ErrInvalid, []string{"root -1"}},
 		{"root too big", with(func(p *Params) { p.Coll, p.Root = Gather, 4 }), ErrInvalid, []string{"root 4"}},
 		{"barrier count", with(func(p *Params) { p.Coll = Barrier }), ErrInvalid, []string{"barrier count 10"}},
-		{"overflow", with(func(p *Params) { p.Coll, p.Count = AllToAll, 1 << 40 }), ErrInvalid, []string{"overflows"}},
-		{"too many tags", with(func(p *Params) { p.Algo, p.Count, p.ChunkElems = HalvingDoubling, 1 << 30, 1 }), ErrInvalid,
+		{"overflow", with(func(p *Params) { p.Coll, p.Count = AllToAll, 1<<40 }), ErrInvalid, []string{"overflows"}},
+		{"too many tags", with(func(p *Params) { p.Algo, p.Count, p.ChunkElems = HalvingDoubling, 1<<30, 1 }), ErrInvalid,
 			[]string{"tags", "ChunkElems"}},
 	}
 	for _, tt := range tests {
@@ -185,6 +185,40 @@ func TestScratchBounds(t *testing.T) {
 							}
 							if b := bound(c, r); s.Scratch > b {
 								t.Errorf("Build(%v rank %d).Scratch = %d; want <= %d", c, r, s.Scratch, b)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNoEmptySteps: every step does something, and a call with nothing to
+// move (Count 0, or one rank in place) has no steps at all.
+func TestNoEmptySteps(t *testing.T) {
+	for _, coll := range []Coll{AllReduce, Broadcast, Reduce, AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier} {
+		for _, algo := range Available(coll) {
+			for _, p := range []int{1, 2, 3, 4, 7} {
+				for _, n := range []int{0, 1, 2, 9} {
+					for _, ip := range []bool{false, true} {
+						c := simCase{coll, algo, p, n, 2, p - 1, ip}
+						if coll == Barrier {
+							c.n = 0
+						}
+						for r := range p {
+							s, err := Build(c.params(r))
+							if err != nil {
+								t.Fatalf("Build(%+v) = %v", c.params(r), err)
+							}
+							for i, st := range s.Steps {
+								if len(st.Copies)+len(st.Sends)+len(st.Recvs) == 0 {
+									t.Errorf("Build(%v rank %d) step %d is empty", c, r, i)
+								}
+							}
+							idle := c.n == 0 && coll != Barrier || p == 1 && (ip || c.n == 0)
+							if idle && len(s.Steps) != 0 {
+								t.Errorf("Build(%v rank %d) has %d steps; want none", c, r, len(s.Steps))
 							}
 						}
 					}

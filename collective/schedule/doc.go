@@ -39,10 +39,12 @@
 // A Send and its Recv carry the same Tag and N; no two messages from one
 // rank to another in one operation share a Tag. Tags are built from the
 // stage or phase and the chunk index: ring stage s chunk c is s*C+c (C the
-// largest chunk count of a stage); tree chunk k of tree t is 4k+2t+phase;
-// halving-doubling and recursive doubling use phase<<28 | chunk. Build
-// fails (ErrInvalid) rather than wrap when a count cut into ChunkElems
-// pieces needs more tags than that (over 2^28 chunks per stage).
+// largest chunk count of a stage; the chunk index alone where a pair meets
+// in one stage: AllToAll, Broadcast, Reduce; the pass for Barrier); chunk k
+// of tree t is 4k+2t+phase (0 up, 1 down); halving-doubling and recursive
+// doubling use phase<<28 | chunk. Build fails with ErrInvalid, rather than
+// reuse a tag, when a count cut into ChunkElems pieces needs more tags than
+// that layout holds (2^32 in all, or 2^28 chunks per phase).
 //
 // ChunkElems caps every message; with 0 a stage is one message.
 //
@@ -82,10 +84,12 @@
 //	                     (p even) or shift (p odd) of the first, so each rank is
 //	                     interior in at most one (for odd p rank 0 also roots
 //	                     the first); each carries half the buffer, reduced up
-//	                     and broadcast down chunk by chunk on a global clock:
-//	                     about C(n/2)+4·lg p steps; sends and receives about 2n.
+//	                     and broadcast down chunk by chunk on a global clock
+//	                     (siblings' chunks arrive in different steps, as two
+//	                     receives may not reduce into one region in a step):
+//	                     at most C(n/2)+3·lg p steps; sends and receives about 2n.
 //	      Broadcast,     the same two trees over the p-1 other ranks, both
-//	      Reduce         hung below the root: about C(n/2)+2·lg p steps;
+//	      Reduce         hung below the root: at most C(n/2)+2·lg p steps;
 //	                     sends (Broadcast) or receives (Reduce) at most n.
 //	hd    AllReduce      Rabenseifner: fold p onto q ranks (the first 2(p-q)
 //	                     pair up; the even one sends its input and gets the

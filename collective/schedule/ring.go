@@ -141,6 +141,9 @@ func (b *builder) ringBroadcast() {
 	k := nchunks(n, b.chunk)
 	next, prev := mod(r+1, p), mod(r-1, p)
 	all := func(buf Buf) Region { return Region{buf, 0, n} }
+	if k == 0 {
+		return
+	}
 	switch v {
 	case 0:
 		b.stage(ringLeg(next, all(In), 0, false), nil, nil, b.copies(all(In), all(Out)))
@@ -172,6 +175,9 @@ func (b *builder) ringReduce() {
 	k := nchunks(n, b.chunk)
 	next, prev := mod(r+1, p), mod(r-1, p)
 	all := func(buf Buf) Region { return Region{buf, 0, n} }
+	if k == 0 {
+		return
+	}
 	switch v {
 	case 1:
 		b.stage(ringLeg(next, all(In), 0, false), nil, nil, nil)

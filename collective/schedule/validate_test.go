@@ -56,7 +56,7 @@ func TestValidateRejects(t *testing.T) {
 		{"peer out of range", func(s *[2][]Step) { s[0][0].Sends[0].Peer = 2 }, 0, false, "bad peer"},
 		{"reducing send", func(s *[2][]Step) { s[0][0].Sends[0].Reduce = true }, 0, false, "cannot reduce"},
 		{"writes In", func(s *[2][]Step) { s[0][0].Recvs[0].Region = in4 }, 0, false, "writes the caller's In"},
-		{"send overlaps recv", func(s *[2][]Step) { s[0][0].Sends[0].Region = Region{Out, 2, 4 - 2} }, 0, false, ""},
+		{"send overlaps recv", func(s *[2][]Step) { s[0][0].Sends[0].Region = Region{Out, 2, 2} }, 0, false, "overlaps send"},
 		{"in place send overlaps recv", func(s *[2][]Step) {}, 0, true, "overlaps send"},
 		{"recvs overlap", func(s *[2][]Step) {
 			s[0] = append(s[0], Step{Recvs: []Xfer{recv(1, 1, out4, true), recv(1, 2, Region{Out, 3, 1}, true)}})
