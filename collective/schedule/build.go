@@ -53,6 +53,10 @@ func blocked(c Coll) bool {
 	return c == AllGather || c == ReduceScatter || c == AllToAll || c == Gather || c == Scatter
 }
 
+// MaxSize is the largest world size Build accepts. Tree schedules cost
+// O(Size) to build, so a corrupt size must not reach them.
+const MaxSize = 1 << 20
+
 // checkParams reports why p describes no valid call, or nil.
 func checkParams(p Params) error {
 	algos := Available(p.Coll)
@@ -67,8 +71,8 @@ func checkParams(p Params) error {
 		return fmt.Errorf("%w: %v for %v (available: %s)", ErrUnavailable, p.Algo, p.Coll, algoNames(algos))
 	}
 	switch {
-	case p.Size < 1:
-		return fmt.Errorf("%w: %v size %d < 1", ErrInvalid, p.Coll, p.Size)
+	case p.Size < 1 || p.Size > MaxSize:
+		return fmt.Errorf("%w: %v size %d out of range [1,%d]", ErrInvalid, p.Coll, p.Size, MaxSize)
 	case p.Rank < 0 || p.Rank >= p.Size:
 		return fmt.Errorf("%w: %v rank %d out of range [0,%d)", ErrInvalid, p.Coll, p.Rank, p.Size)
 	case p.Count < 0:

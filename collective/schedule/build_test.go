@@ -54,6 +54,7 @@ func TestBuildErrors(t *testing.T) {
 			[]string{"hd", "broadcast", "available: ring, tree"}},
 		{"unknown algo", with(func(p *Params) { p.Algo = 9 }), ErrUnavailable, []string{"algo(9)"}},
 		{"size 0", with(func(p *Params) { p.Size = 0 }), ErrInvalid, []string{"size 0"}},
+		{"size huge", with(func(p *Params) { p.Algo, p.Size = Tree, 1<<40 }), ErrInvalid, []string{"size 1099511627776"}},
 		{"rank negative", with(func(p *Params) { p.Rank = -1 }), ErrInvalid, []string{"rank -1"}},
 		{"rank too big", with(func(p *Params) { p.Rank = 4 }), ErrInvalid, []string{"rank 4"}},
 		{"count negative", with(func(p *Params) { p.Count = -1 }), ErrInvalid, []string{"count -1"}},

@@ -21,7 +21,7 @@ type Costs struct {
 // and 0 on one rank. With p = size, n = bytes, a, b, g = Alpha, Beta,
 // Gamma, lg p = ceil(log2 p), and, for the folding algorithms, q the largest
 // power of two <= p and F = 2a + 2nb + ng when p != q else 0 (the extra
-// ranks' input in and result out, Thakur et al. §4):
+// ranks' input in and result out, as in Thakur et al.):
 //
 //	AllReduce     ring   2(p-1)a + 2((p-1)/p)nb + ((p-1)/p)ng     (Thakur et al.)
 //	              tree   2(lg p)a + 2nb + ng                       (Sanders, Speck & Träff 2009)
@@ -42,7 +42,7 @@ type Costs struct {
 // modelled in the limit of many chunks: each byte crosses each link once
 // and the pipeline fill costs one latency per hop; the double binary tree
 // moves half the buffer per tree, so a rank sends and receives about n in
-// each direction per phase (Sanders et al. §3). Estimate is a pure function
+// each direction per phase (Sanders et al.). Estimate is a pure function
 // and may be called concurrently.
 func Estimate(c Coll, a Algo, bytes int64, size int, k Costs) float64 {
 	if size < 1 || bytes < 0 || !available(c, a) {

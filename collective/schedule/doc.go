@@ -1,10 +1,12 @@
 // Package schedule holds Kizuna's collective algorithms as pure schedules:
 // Build maps (collective, algorithm, rank, size, count, root, chunk,
 // in-place) to the Steps one rank performs. Schedules never touch a socket;
-// the executor in package collective runs any schedule over any transport,
-// and Simulate and the cost model (Estimate, Choose) price and check the
-// very schedules the runtime executes. Every function in the package is pure
-// and may be called concurrently; none retains its arguments.
+// the executor in package collective runs any schedule over any transport.
+// Validate and Simulate check the very schedules the runtime executes
+// (Simulate is the in-memory oracle for executor tests and `kizuna sim`);
+// Estimate and Choose model their cost; ParseAlgoSpec reads KIZUNA_ALGO.
+// Every function in the package is pure and may be called concurrently;
+// none retains its arguments.
 //
 // # Buffers
 //
@@ -128,7 +130,7 @@
 //	ring  Reduce          2·ChunkElems (n if ChunkElems is 0), capped at n; 0 at the root and its successor
 //	ring  ReduceScatter   n out of place; 2n in place (n when p = 3); 0 when p <= 2
 //	ring  AllToAll        floor(p/2)·n in place; 0 otherwise
-//	ring  Gather, Scatter 2n on non-root ranks that forward blocks; 0 at the root
+//	ring  Gather, Scatter 2n at most, on non-root ranks that forward blocks; 0 at the root
 //	tree  AllReduce, Broadcast   0
 //	tree  Reduce          n at most (about n/2: one half, in rotating chunk slots)
 //	hd    AllReduce       0

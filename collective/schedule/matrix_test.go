@@ -13,9 +13,10 @@ var matrixSizes = []int{1, 2, 3, 4, 5, 7, 8, 16}
 
 // Counts of the matrix, per the Params convention (per-rank block for
 // AllGather and friends): every size runs 0, 1, p-1, p+1 and 1000 with every
-// chunk, in-place and root; largeCount (prime) runs at sizes up to 8 in two
-// calls covering chunks 0 and 4096, in-place and not, roots 0 and p-1 unless
-// -short, and in the whole product everywhere with -schedule.full; hugeCount (prime) runs once per collective
+// chunk, in-place and root; largeCount (prime) runs at every size up to 8
+// unless -short (odd sizes with chunk 0, out of place, root 0; even sizes
+// with chunk 4096, in place, root p-1), and in the whole product at every
+// size with -schedule.full; hugeCount (prime) runs once per collective
 // and algorithm unless -short.
 const (
 	largeCount = 100003
@@ -83,14 +84,17 @@ func matrixCases(coll Coll, algo Algo, short, full bool) []simCase {
 		case full:
 			add(p, largeCount, all)
 		case !short && p <= 8 && coll != Barrier:
-			// Two calls that between them take every value of the
-			// other dimensions: chunk, in-place, root.
-			root := 0
-			if rooted(coll) {
-				root = p - 1
+			// One call per size, alternating so that the sizes between
+			// them take every value of the other dimensions.
+			if p%2 == 1 {
+				cs = append(cs, simCase{coll, algo, p, largeCount, 0, 0, false})
+			} else {
+				root := 0
+				if rooted(coll) {
+					root = p - 1
+				}
+				cs = append(cs, simCase{coll, algo, p, largeCount, 4096, root, true})
 			}
-			cs = append(cs, simCase{coll, algo, p, largeCount, 0, 0, false},
-				simCase{coll, algo, p, largeCount, 4096, root, true})
 		}
 	}
 	if !short && coll != Barrier {

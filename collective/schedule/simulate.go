@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 )
 
 // Simulate runs the schedules of all ranks of one call in memory, over
@@ -65,10 +64,14 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 			return nil, fmt.Errorf("%w: simulate: rank %d input has %d elements; want %d", ErrInvalid, r, len(in[r]), l.in)
 		}
 		for s, n := range l.spaceLens(scheds[r].Scratch) {
-			mem[r][s] = make([]T, n)
-			for i := range mem[r][s] {
-				mem[r][s][i] = poison
+			m := make([]T, n)
+			if n > 0 {
+				m[0] = poison
+				for i := 1; i < n; i *= 2 {
+					copy(m[i:], m[:i])
+				}
 			}
+			mem[r][s] = m
 		}
 		sp, off := l.resolve(Region{In, 0, l.in})
 		copy(mem[r][sp][off:], in[r])
@@ -203,7 +206,7 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 			// Validate rules this out; reaching here is a bug in simulate.
 			return nil, fmt.Errorf("%w: simulate: rank %d stuck at step %d", ErrMismatch, r, pos[r])
 		}
-		out[r] = slices.Clone(view(r, Region{Out, 0, ls[r].out}))
+		out[r] = view(r, Region{Out, 0, ls[r].out})
 	}
 	return out, nil
 }

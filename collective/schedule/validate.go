@@ -33,7 +33,8 @@ func (k msgKey) tag() uint32 { return uint32(k) }
 //     when it aliases Out (InPlace); a non-root Broadcast never reads In;
 //   - within a step, no Send overlaps a Recv, no two Recvs overlap, Copies
 //     are well formed and overlap neither each other's destinations nor any
-//     non-reducing Recv (which an executor may land early, see doc.go);
+//     non-reducing Recv (which an executor may land early; see the
+//     package doc);
 //   - every send has exactly one receive with the same (sender, receiver,
 //     Tag) and the same N, and no (sender, receiver, Tag) repeats;
 //   - the schedules cannot deadlock: running them with sends issued when a
