@@ -247,6 +247,7 @@ func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, o *Options
 	}
 	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d, check %v\n",
 		coll, c.Size(), c.Transport(), algo, o.Iters, o.Warmup, o.Check)
+	fmt.Fprintf(w, "# cost model: %s=%s\n", collective.EnvCosts, collective.FormatCosts(c.Costs()))
 	fmt.Fprintf(w, "#%76s %-44s  %-44s\n", "", "out-of-place", "in-place")
 	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %6s  %8s %8s %8s %8s %6s\n",
 		"size", "count", "type", "redop", "root", "algo", "time", "p50", "p99", "busbw", "#wrong", "time", "p50", "p99", "busbw", "#wrong")

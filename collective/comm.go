@@ -171,7 +171,24 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		return nil, err
 	}
 	c.store, c.client = store, client
+	if cfg.MeasureCosts {
+		if err := c.measureCosts(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// measureCosts calibrates the cost model and logs the result.
+func (c *Comm) measureCosts(ctx context.Context) error {
+	k, err := c.Calibrate(ctx)
+	if err != nil {
+		return fmt.Errorf("collective: rank %d: measure costs: %w", c.rank, err)
+	}
+	c.SetCosts(k)
+	c.log.Info("measured cost model", EnvCosts, FormatCosts(k))
+	return nil
 }
 
 // NewFromEnv creates the communicator described by the environment (see
@@ -219,13 +236,14 @@ func validateConfig(cfg *Config) error {
 	return nil
 }
 
-// Built-in cost model parameters per transport, measured on a 2-core
-// machine with `go test -run XXX -bench BenchmarkPingPong ./transport/...`
-// (alpha: half the 8-byte round trip; beta: 1/stream bandwidth) and
-// `go test -bench BenchmarkApply ./collective/reduce` (gamma).
+// Built-in cost model parameters per transport: rounded medians of three
+// runs of `KIZUNA_COSTS=measure kizuna bench -np 2 -e 8` (and with
+// -transport inproc) on a 2-core x86-64 machine over loopback, which print
+// what Calibrate measured. KIZUNA_COSTS overrides them; KIZUNA_COSTS=measure
+// measures them on the machine at hand.
 var defaultCosts = map[string]schedule.Costs{
-	TransportTCP:    {Alpha: 15e-6, Beta: 1 / 2.5e9, Gamma: 1 / 8e9},
-	TransportInproc: {Alpha: 2e-6, Beta: 1 / 10e9, Gamma: 1 / 8e9},
+	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
+	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.

@@ -55,6 +55,10 @@ type Config struct {
 	ChunkBytes int
 	// Costs overrides the cost model's parameters for the transport (zero = built-in).
 	Costs schedule.Costs
+	// MeasureCosts measures the cost model's parameters when the
+	// communicator starts (Calibrate), instead of using Costs or the
+	// built-in values. KIZUNA_COSTS=measure sets it.
+	MeasureCosts bool
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
@@ -91,6 +95,16 @@ func ConfigFromEnv() (Config, error) {
 
 func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	var cfg Config
+	if err := knobsFromLookup(&cfg, lookup, true); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// knobsFromLookup reads the environment into cfg. With identity false it
+// reads only the tuning knobs (timeout, algorithm, chunk size, costs), as
+// NewLocal does for goroutine ranks.
+func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity bool) error {
 	var err error
 	intVar := func(name string, dst *int, required bool) {
 		if err != nil {
@@ -110,37 +124,45 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		}
 		*dst = n
 	}
-	intVar(EnvRank, &cfg.Rank, true)
-	intVar(EnvWorldSize, &cfg.Size, true)
-	cfg.LocalRank, cfg.LocalSize = -1, -1
-	intVar(EnvLocalRank, &cfg.LocalRank, false)
-	intVar(EnvLocalWorldSize, &cfg.LocalSize, false)
+	if identity {
+		intVar(EnvRank, &cfg.Rank, true)
+		intVar(EnvWorldSize, &cfg.Size, true)
+		cfg.LocalRank, cfg.LocalSize = -1, -1
+		intVar(EnvLocalRank, &cfg.LocalRank, false)
+		intVar(EnvLocalWorldSize, &cfg.LocalSize, false)
+	}
 	intVar(EnvChunkBytes, &cfg.ChunkBytes, false)
 	if err != nil {
-		return cfg, err
+		return err
 	}
-	cfg.MasterAddr, _ = lookup(EnvMasterAddr)
-	cfg.JobID, _ = lookup(EnvJobID)
-	cfg.Algo, _ = lookup(EnvAlgo)
-	cfg.Transport, _ = lookup(EnvTransport)
-	if v, ok := lookup(EnvExternalStore); ok && v != "" && v != "0" && !strings.EqualFold(v, "false") {
-		cfg.ExternalStore = true
+	if identity {
+		cfg.MasterAddr, _ = lookup(EnvMasterAddr)
+		cfg.JobID, _ = lookup(EnvJobID)
+		cfg.Transport, _ = lookup(EnvTransport)
+		if v, ok := lookup(EnvExternalStore); ok && v != "" && v != "0" && !strings.EqualFold(v, "false") {
+			cfg.ExternalStore = true
+		}
+	}
+	if v, ok := lookup(EnvAlgo); ok {
+		cfg.Algo = v
 	}
 	if v, ok := lookup(EnvTimeout); ok && v != "" {
 		d, perr := ParseDuration(v)
 		if perr != nil {
-			return cfg, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvTimeout, v, perr)
+			return fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvTimeout, v, perr)
 		}
 		cfg.Timeout = d
 	}
-	if v, ok := lookup(EnvCosts); ok && v != "" {
+	if v, ok := lookup(EnvCosts); ok && strings.TrimSpace(v) == "measure" {
+		cfg.MeasureCosts = true
+	} else if ok && v != "" {
 		k, perr := ParseCosts(v)
 		if perr != nil {
-			return cfg, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvCosts, v, perr)
+			return fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvCosts, v, perr)
 		}
 		cfg.Costs = k
 	}
-	return cfg, nil
+	return nil
 }
 
 // ParseDuration accepts a Go duration ("90s", "10m") or a plain number of seconds.

@@ -483,3 +483,27 @@ func TestConfigFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestCalibrate: measured costs are positive, plausible and identical on
+// every rank, and KIZUNA_COSTS=measure applies them.
+func TestCalibrate(t *testing.T) {
+	for _, tr := range []string{TransportInproc, TransportTCP} {
+		t.Run(tr, func(t *testing.T) {
+			costs := make([]string, 3)
+			err := RunLocal(context.Background(), 3, func(ctx context.Context, c *Comm) error {
+				k := c.Costs()
+				if k.Alpha <= 0 || k.Alpha > 0.01 || k.Beta <= 0 || k.Beta > 1e-6 || k.Gamma <= 0 || k.Gamma > 1e-6 {
+					return fmt.Errorf("rank %d: measured costs %+v are implausible", c.Rank(), k)
+				}
+				costs[c.Rank()] = FormatCosts(k)
+				return nil
+			}, WithTransport(tr), WithConfig(func(cfg *Config) { cfg.MeasureCosts = true }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if costs[0] != costs[1] || costs[1] != costs[2] {
+				t.Errorf("ranks measured different costs: %q", costs)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/kizuna-hpc/kizuna/rendezvous"
@@ -24,9 +25,14 @@ func WithTransport(name string) LocalOption { return func(c *Config) { c.Transpo
 func WithConfig(f func(*Config)) LocalOption { return func(c *Config) { f(c) } }
 
 // NewLocal starts n ranks in this process and returns their communicators,
-// indexed by rank. The caller closes each of them.
+// indexed by rank. The caller closes each of them. The tuning variables
+// KIZUNA_TIMEOUT, KIZUNA_ALGO, KIZUNA_CHUNK_BYTES and KIZUNA_COSTS apply,
+// and options override them.
 func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) {
 	var base Config
+	if err := knobsFromLookup(&base, os.LookupEnv, false); err != nil {
+		return nil, err
+	}
 	base.Transport = TransportInproc
 	for _, o := range opts {
 		o(&base)
@@ -52,6 +58,24 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 				return nil, err
 			}
 			comms[r] = c
+		}
+		if cfg.MeasureCosts {
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for r, c := range comms {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[r] = c.measureCosts(ctx)
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				for _, c := range comms {
+					c.Close()
+				}
+				return nil, err
+			}
 		}
 		return comms, nil
 	case TransportTCP, "", "auto":
