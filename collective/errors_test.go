@@ -507,3 +507,34 @@ func TestCalibrate(t *testing.T) {
 		})
 	}
 }
+
+// TestMismatchZeroCount: a rank whose call moves no data (count 0) still
+// learns that its peers called something else, and nobody waits for the
+// timeout.
+func TestMismatchZeroCount(t *testing.T) {
+	for _, tr := range []string{TransportInproc, TransportTCP} {
+		t.Run(tr, func(t *testing.T) {
+			start := time.Now()
+			errs := eachRank(t, tr, 3, 20*time.Second, func(ctx context.Context, c *Comm) error {
+				n := 64
+				if c.Rank() == 0 {
+					n = 0
+				}
+				buf := make([]float32, n)
+				err := AllReduce(ctx, c, buf, buf, Sum, WithAlgo(Ring))
+				if err == nil {
+					err = c.Barrier(ctx)
+				}
+				return err
+			})
+			for r, err := range errs {
+				if !errors.Is(err, ErrMismatch) {
+					t.Errorf("rank %d: err = %v; want ErrMismatch", r, err)
+				}
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %v; want well under the timeout", d)
+			}
+		})
+	}
+}

@@ -241,6 +241,11 @@ type Mux struct {
 	commErr map[uint32]error   // set by FailComm, cleared by ResetComm
 	expects map[commSeq]Header // operations started locally (Expect)
 	early   map[commSeq]early  // descriptors of buffered frames of ops not started
+	// finished is the last operation each comm finished locally. A frame
+	// for it, or for an older one, can only come from a rank that called
+	// something else (a correct schedule's frames are all received before
+	// the receiver finishes), so it is a mismatch.
+	finished map[uint32]Header
 
 	nPosted    int   // receives in posted
 	nUnexp     int   // complete frames in unexp
@@ -264,14 +269,15 @@ func (m *Mux) Stats() MuxStats {
 // NewMux returns the Mux of rank in a fabric of size ranks.
 func NewMux(rank, size int) *Mux {
 	m := &Mux{
-		rank:    rank,
-		size:    size,
-		posted:  make(map[Key]recvQueue),
-		unexp:   make(map[Key]unexpQueue),
-		peerErr: make([]*PeerError, size),
-		commErr: make(map[uint32]error),
-		expects: make(map[commSeq]Header),
-		early:   make(map[commSeq]early),
+		rank:     rank,
+		size:     size,
+		posted:   make(map[Key]recvQueue),
+		unexp:    make(map[Key]unexpQueue),
+		peerErr:  make([]*PeerError, size),
+		commErr:  make(map[uint32]error),
+		expects:  make(map[commSeq]Header),
+		early:    make(map[commSeq]early),
+		finished: make(map[uint32]Header),
 	}
 	m.cond.L = &m.mu
 	return m
@@ -560,6 +566,15 @@ func (m *Mux) admitLocked(h *Header) (ok, expected bool, mm *MismatchError) {
 		return true, false, nil
 	}
 	local, expected := m.expects[commSeq{h.Comm, h.Seq}]
+	if !expected {
+		if f, done := m.finished[h.Comm]; done && h.Seq <= f.Seq {
+			mm = &MismatchError{Local: f, Remote: *h}
+			if !m.failCommLocked(h.Comm, mm) {
+				mm = nil
+			}
+			return false, false, mm
+		}
+	}
 	if expected && !sameOp(&local, h) {
 		mm = &MismatchError{Local: local, Remote: *h}
 		if !m.failCommLocked(h.Comm, mm) {
@@ -902,10 +917,12 @@ func (m *Mux) failCommLocked(comm uint32, err error) bool {
 }
 
 // ResetComm clears a failure set by FailComm (or a mismatch) on comm: later
-// receives and frames on comm are handled normally again.
+// receives and frames on comm are handled normally again, and its
+// operation sequence may start over.
 func (m *Mux) ResetComm(comm uint32) {
 	m.mu.Lock()
 	delete(m.commErr, comm)
+	delete(m.finished, comm)
 	m.mu.Unlock()
 }
 
@@ -982,6 +999,11 @@ func (m *Mux) Expect(h Header) {
 func (m *Mux) Unexpect(comm uint32, seq uint64) {
 	cs := commSeq{comm, seq}
 	m.mu.Lock()
+	if h, ok := m.expects[cs]; ok {
+		if f, done := m.finished[comm]; !done || f.Seq < seq {
+			m.finished[comm] = h
+		}
+	}
 	delete(m.expects, cs)
 	delete(m.early, cs)
 	m.mu.Unlock()
