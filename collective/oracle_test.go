@@ -89,14 +89,18 @@ func TestOracleMatrix(t *testing.T) {
 }
 
 // TestOracleTypes: every dtype x op for the reducing collectives and every
-// dtype for the others, at uneven counts.
+// dtype for the others: over inproc at every world size and the small
+// counts, over TCP at uneven counts.
 func TestOracleTypes(t *testing.T) {
-	for _, tr := range []string{TransportInproc, TransportTCP} {
-		for _, n := range []int{3, 4} {
-			t.Run(fmt.Sprintf("%s/np=%d", tr, n), func(t *testing.T) {
-				runCases(t, tr, n, casesFor(n, []int{n + 1, 257}, allDTypes, allOps, false))
-			})
-		}
+	for _, n := range worldSizes {
+		t.Run(fmt.Sprintf("inproc/np=%d", n), func(t *testing.T) {
+			runCases(t, TransportInproc, n, casesFor(n, []int{0, 1, max(n-1, 0), n + 1}, allDTypes, allOps, false))
+		})
+	}
+	for _, n := range []int{3, 4} {
+		t.Run(fmt.Sprintf("tcp/np=%d", n), func(t *testing.T) {
+			runCases(t, TransportTCP, n, casesFor(n, []int{n + 1, 257}, allDTypes, allOps, false))
+		})
 	}
 }
 
