@@ -60,12 +60,20 @@ type Comm struct {
 	timerMu sync.Mutex // guards armed
 	armed   uint64
 
+	// life ends (with its cause) when the communicator times out, is
+	// aborted or closed; blocked sends watch it through opctx, which
+	// combines it with the caller's context without allocating.
+	life  context.Context
+	kill  context.CancelCauseFunc
+	opctx opContext // guarded by mu
+
 	p2pMu   sync.Mutex // guards sendSeq/recvSeq
 	sendSeq map[p2pKey]uint64
 	recvSeq map[p2pKey]uint64
 
-	errMu  sync.Mutex // guards broken
-	broken error      // first failure, nil while healthy
+	errMu   sync.Mutex   // guards broken, failure
+	broken  error        // first failure, nil while healthy
+	failure *RemoteError // the failure announced to, or by, the other ranks
 
 	bg sync.WaitGroup // announcements started from transport goroutines
 
@@ -124,26 +132,24 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 	}
 	l, err := tcp.Listen(tcp.Config{
 		Rank: cfg.Rank, Size: cfg.Size, BindAddr: cfg.BindAddr,
-		SocketsPerPeer: cfg.SocketsPerPeer, JobID: cfg.JobID, Logger: cfg.Logger,
+		SocketsPerPeer: cfg.SocketsPerPeer, JobID: cfg.JobID, Token: cfg.Token, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("collective: rank %d: listen: %w", cfg.Rank, err)
 	}
+	if cfg.Token == "" && cfg.Size > 1 && cfg.Rank == 0 { // one line per job
+		cfg.Logger.Warn("no " + EnvToken + ": connections are not authenticated, so the job is open to anyone who can reach its ports; set " +
+			EnvToken + " to the same secret on every rank (kizuna run does)")
+	}
+	logLaunch(&cfg)
 	if cfg.Size > 1 {
-		if cfg.Rank == 0 && !cfg.ExternalStore {
-			store, err = rendezvous.Listen(cfg.MasterAddr)
-			if err != nil {
-				l.Close()
-				return nil, fmt.Errorf("collective: rank 0: serve rendezvous store at %s: %w", cfg.MasterAddr, err)
-			}
-			cfg.Logger.Info("serving rendezvous store", "addr", store.Addr())
-		}
-		client, err = rendezvous.Dial(ctx, cfg.MasterAddr, cfg.JobID)
+		var joined func()
+		store, client, joined, err = openRendezvous(ctx, &cfg) // launchers.go
 		if err != nil {
 			l.Close()
-			cleanup()
 			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
 		}
+		defer joined()
 		host, _ := os.Hostname()
 		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
 			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
@@ -278,6 +284,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	for i := range c.peers {
 		c.peers[i] = i
 	}
+	c.life, c.kill = context.WithCancelCause(context.Background())
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
 	c.mux.SetControlHandler(c.onControl)
@@ -309,7 +316,14 @@ func (c *Comm) Close() error {
 		c.closed.Store(true)
 		c.errMu.Unlock()
 		c.timer.Stop()
+		c.kill(ErrClosed)
 		c.setBroken(ErrClosed)
+		// A communicator broken by a failure tells every peer once more
+		// before its links close: a peer then reads the cause before this
+		// rank's end of stream, and blames the right rank.
+		if re := c.failureNotice(); re != nil {
+			c.announce(re)
+		}
 		c.mux.Fail(ErrClosed)
 		var errs []error
 		if err := c.ep.Close(); err != nil {
@@ -336,8 +350,24 @@ func (c *Comm) Abort() {
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
 	if c.setBroken(ErrAborted) {
 		c.mux.FailComm(c.id, ErrAborted)
+		c.kill(ErrAborted)
 		c.announce(err)
 	}
+}
+
+// noteFailure records the failure the ranks were told about (first wins).
+func (c *Comm) noteFailure(re *RemoteError) {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.failure == nil {
+		c.failure = re
+	}
+}
+
+func (c *Comm) failureNotice() *RemoteError {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.failure
 }
 
 // Err returns the failure that broke the communicator, or nil.
@@ -421,6 +451,7 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	case "abort":
 		re.cause = ErrAborted
 	}
+	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)
 	}
@@ -483,6 +514,34 @@ func (c *Comm) onTimeout() {
 	c.timerMu.Lock()
 	defer c.timerMu.Unlock()
 	if c.armed != 0 {
-		c.mux.FailComm(c.id, &timeoutError{c.timeout})
+		err := &timeoutError{c.timeout}
+		c.mux.FailComm(c.id, err)
+		c.kill(err)
 	}
+}
+
+// opContext is the context an operation's sends and receives run under:
+// the caller's, and also ended when the communicator's life ends (timeout,
+// Abort, Close). One lives in the Comm and is reused, so an operation
+// allocates no context of its own.
+type opContext struct {
+	context.Context                 // the caller's
+	life            context.Context // Comm.life
+}
+
+func (o *opContext) Done() <-chan struct{} {
+	if d := o.Context.Done(); d != nil {
+		return d // the communicator's end reaches receives through Mux.FailComm
+	}
+	return o.life.Done()
+}
+
+func (o *opContext) Err() error {
+	if err := o.Context.Err(); err != nil {
+		return err
+	}
+	if o.life.Err() != nil {
+		return context.Cause(o.life)
+	}
+	return nil
 }

@@ -32,12 +32,21 @@ type Config struct {
 	LocalSize int // ranks on this host (informational)
 	// MasterAddr is the host:port of the rendezvous store. Rank 0 serves it
 	// there unless ExternalStore is set (a launcher serves it). Not needed
-	// when Size is 1.
+	// when Size is 1. "file://PATH", for ranks on one host only, makes rank
+	// 0 serve it on loopback and publish its address in the file PATH
+	// (ConfigFromEnv picks this under a launcher that gives no address).
 	MasterAddr    string
 	ExternalStore bool
 	// JobID namespaces the store, so that two jobs sharing one store never
 	// mix, and is checked when peers connect. Default "default".
 	JobID string
+	// Token is the job's shared secret (KIZUNA_TOKEN, which `kizuna run`
+	// sets): every connection, to the rendezvous store and between ranks,
+	// proves that both ends hold it by an HMAC-SHA256 challenge-response, so
+	// the token never crosses the wire, and one that does not is refused.
+	// Every rank must have the same token. "" leaves the job open to anyone
+	// who can reach its ports; New then logs a warning.
+	Token string
 	// Transport is TransportTCP (default) or TransportInproc (goroutine ranks
 	// built by NewLocal/RunLocal only).
 	Transport string
@@ -62,6 +71,8 @@ type Config struct {
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
+
+	launch *launchInfo // the launcher ConfigFromEnv detected, for the start-up log line
 }
 
 // Environment variables read by ConfigFromEnv.
@@ -79,16 +90,28 @@ const (
 	EnvExternalStore  = "KIZUNA_EXTERNAL_STORE"
 	EnvCosts          = "KIZUNA_COSTS"
 	EnvLog            = "KIZUNA_LOG"
+	EnvToken          = "KIZUNA_TOKEN"
 )
 
 // InLaunchedJob reports whether the environment says this process is one
-// rank of a launched job (KIZUNA_RANK and KIZUNA_WORLD_SIZE set).
+// rank of a launched job: KIZUNA_RANK and KIZUNA_WORLD_SIZE set, or another
+// launcher's variables (see ConfigFromEnv), even with one rank.
 func InLaunchedJob() bool {
-	return os.Getenv(EnvRank) != "" && os.Getenv(EnvWorldSize) != ""
+	return os.Getenv(EnvRank) != "" && os.Getenv(EnvWorldSize) != "" || launcherPresent(os.LookupEnv)
 }
 
 // ConfigFromEnv builds a Config from KIZUNA_* variables. A variable that is
 // set but malformed is an error naming it.
+//
+// Without KIZUNA_RANK, it reads rank, size, local rank and size and job id
+// from the launcher that started the process: torchrun (RANK, WORLD_SIZE,
+// TORCHELASTIC_RUN_ID), Open MPI (OMPI_COMM_WORLD_*), MPICH or Intel MPI
+// (PMI_RANK, PMI_SIZE), PMIx (PMIX_RANK), Slurm's srun (SLURM_PROCID,
+// SLURM_STEP_ID, ...), torch-style RANK and WORLD_SIZE, or a Kubernetes
+// indexed Job (JOB_COMPLETION_INDEX with KIZUNA_WORLD_SIZE), the first
+// present in that order. The rendezvous address is KIZUNA_MASTER_ADDR,
+// else MASTER_ADDR:MASTER_PORT+1; without either, ranks that the launcher
+// places on one host find each other through a file (see Config.MasterAddr).
 func ConfigFromEnv() (Config, error) {
 	return configFromLookup(os.LookupEnv)
 }
@@ -98,6 +121,8 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if err := knobsFromLookup(&cfg, lookup, true); err != nil {
 		return cfg, err
 	}
+	// Whichever launcher gave the identity, the token is Kizuna's own.
+	cfg.Token, _ = lookup(EnvToken)
 	return cfg, nil
 }
 
@@ -105,6 +130,15 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 // reads only the tuning knobs (timeout, algorithm, chunk size, costs), as
 // NewLocal does for goroutine ranks.
 func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity bool) error {
+	if identity {
+		found, err := launcherFromLookup(cfg, lookup)
+		if err != nil {
+			return err
+		}
+		if found { // the launcher gave the identity; read only the knobs below
+			identity = false
+		}
+	}
 	var err error
 	intVar := func(name string, dst *int, required bool) {
 		if err != nil {

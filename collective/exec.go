@@ -197,7 +197,7 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 		}
 		if posted < i {
 			if err := post(i); err != nil {
-				return c.stepError(cl, seq, -1, err)
+				return c.stepError(ctx, cl, seq, -1, err)
 			}
 		}
 		for _, x := range st.Sends {
@@ -205,13 +205,13 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 			e.hdr.Tag = x.Tag
 			if err := c.ep.Send(ctx, c.peers[x.Peer], &e.hdr, e.buf(cl, es, x.Region)); err != nil {
 				cancelFrom(i)
-				return c.stepError(cl, seq, x.Peer, err)
+				return c.stepError(ctx, cl, seq, x.Peer, err)
 			}
 		}
 		if i+1 < len(steps) && p.early[i+1] {
 			if err := post(i + 1); err != nil {
 				cancelFrom(i)
-				return c.stepError(cl, seq, -1, err)
+				return c.stepError(ctx, cl, seq, -1, err)
 			}
 		}
 		h := i & 1
@@ -219,7 +219,7 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 			r := e.recvs[h][j]
 			if err := c.mux.Wait(ctx, r); err != nil {
 				cancelFrom(i)
-				return c.stepError(cl, seq, x.Peer, err)
+				return c.stepError(ctx, cl, seq, x.Peer, err)
 			}
 			if x.Reduce {
 				reduce.Apply(cl.op, cl.dt, e.buf(cl, es, x.Region), r.Buf)
@@ -231,32 +231,42 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 
 // stepError turns a failure inside an operation into the error the caller
 // sees, breaks the communicator and tells the other ranks.
-func (c *Comm) stepError(cl *call, seq uint64, peer int, err error) error {
+func (c *Comm) stepError(ctx context.Context, cl *call, seq uint64, peer int, err error) error {
 	var (
 		me *transport.MismatchError
 		pe *transport.PeerError
+		re *RemoteError
 	)
+	local := ctx.Err() != nil && !errors.As(err, &re) // the caller's context (or our own timeout/abort/close) ended it
 	switch {
 	case errors.As(err, &me):
 		err = c.mismatchError(me)
+	case local:
+		if cerr := ctx.Err(); !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %w", cerr, err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			peer = -1 // nobody else is to blame for a cancelled call
+		}
 	case errors.As(err, &pe):
 		peer = c.commRank(pe.Peer)
 	}
 	// An error that another rank announced, or our own close/abort, is
 	// already known; anything else is news to the other ranks.
-	var re *RemoteError
 	first := c.setBroken(err)
-	if first && !errors.As(err, &re) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrAborted) {
+	if first && re == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrAborted) {
 		lost := -1
-		if pe != nil {
+		if pe != nil && !local {
 			lost = peer
 		}
-		cause := error(nil)
+		var cause error
 		if errors.Is(err, ErrMismatch) {
 			cause = ErrMismatch
 		}
 		c.mux.FailComm(c.id, err)
-		c.announce(&RemoteError{Origin: c.rank, Lost: lost, Reason: fmt.Sprintf("%s #%d: %v", cl.coll, seq, err), cause: cause})
+		notice := &RemoteError{Origin: c.rank, Lost: lost, Reason: fmt.Sprintf("%s #%d on rank %d: %v", cl.coll, seq, c.rank, err), cause: cause}
+		c.noteFailure(notice)
+		c.announce(notice)
 	}
 	if errors.Is(err, context.DeadlineExceeded) && peer >= 0 {
 		err = fmt.Errorf("no data from rank %d within the timeout: %w", peer, err)
@@ -268,6 +278,7 @@ func (c *Comm) stepError(cl *call, seq uint64, peer int, err error) error {
 // returns, so that the communicator retains none of them. c.mu is held.
 func (c *Comm) release() {
 	c.cur = call{}
+	c.opctx = opContext{}
 	for h := range c.exec.recvs {
 		for _, r := range c.exec.recvs[h] {
 			r.Buf = nil

@@ -2,6 +2,7 @@ package collective
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -27,7 +28,8 @@ func WithConfig(f func(*Config)) LocalOption { return func(c *Config) { f(c) } }
 // NewLocal starts n ranks in this process and returns their communicators,
 // indexed by rank. The caller closes each of them. The tuning variables
 // KIZUNA_TIMEOUT, KIZUNA_ALGO, KIZUNA_CHUNK_BYTES and KIZUNA_COSTS apply,
-// and options override them.
+// and options override them. Over TransportTCP the ranks' connections are
+// authenticated with a random token, unless an option sets Config.Token.
 func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) {
 	var base Config
 	if err := knobsFromLookup(&base, os.LookupEnv, false); err != nil {
@@ -83,8 +85,12 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 		return nil, fmt.Errorf("%w: unknown transport %q (want inproc or tcp)", ErrInvalid, base.Transport)
 	}
 	// TCP on loopback: a store of our own, then every rank joins it
-	// concurrently, exactly as separate processes would.
-	store, err := rendezvous.Listen("127.0.0.1:0")
+	// concurrently, exactly as separate processes would, with a random
+	// token (unless the options set one) that authenticates the links.
+	if base.Token == "" {
+		base.Token = rand.Text()
+	}
+	store, err := rendezvous.Listen("127.0.0.1:0", rendezvous.WithToken(base.Token))
 	if err != nil {
 		return nil, fmt.Errorf("collective: local rendezvous store: %w", err)
 	}

@@ -278,11 +278,11 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 			o.algo = f.algo
 		}
 	}
-	if c.closed.Load() {
-		return &OpError{Op: op.coll.String(), Rank: c.rank, Peer: -1, Err: ErrClosed}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return &OpError{Op: op.coll.String(), Seq: c.seq + 1, Rank: c.rank, Peer: -1, Err: ErrClosed}
+	}
 	c.cur = op
 	cl := &c.cur
 	defer c.release()
@@ -315,8 +315,9 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 	}
 	c.seq++
 	seq := c.seq
+	c.opctx = opContext{Context: ctx, life: c.life}
 	c.armTimer(seq)
-	err = c.run(ctx, p, cl, seq)
+	err = c.run(&c.opctx, p, cl, seq)
 	c.disarmTimer()
 	if err != nil {
 		return err

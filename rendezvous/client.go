@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"net"
@@ -52,13 +53,34 @@ type clientConn struct {
 	cause   error                    // guarded by mu; why the connection ended, first cause wins
 }
 
+// DialOption configures Dial.
+type DialOption func(*dialConfig)
+
+type dialConfig struct {
+	token string
+}
+
+// DialWithToken makes Dial authenticate with tok: the client and the server
+// each prove that they hold it (see WithToken), so the token never crosses
+// the wire. Without it the client holds no token and can connect only to a
+// server that holds none.
+func DialWithToken(tok string) DialOption {
+	return func(c *dialConfig) { c.token = tok }
+}
+
 // Dial connects to the store at addr and returns a client in namespace.
 // Until ctx ends it retries connecting (the server may start a moment
 // later); the error then names addr and wraps ctx's error. A server that
-// answers with another protocol, or refuses the hello, fails Dial at once.
-func Dial(ctx context.Context, addr, namespace string) (*Client, error) {
+// answers with another protocol, or refuses the hello, fails Dial at once,
+// and so does one that does not hold the client's token (the error wraps
+// ErrAuthFailed).
+func Dial(ctx context.Context, addr, namespace string, opts ...DialOption) (*Client, error) {
 	if len(namespace) > MaxKeySize {
 		return nil, fmt.Errorf("rendezvous: namespace of %d bytes, limit %d", len(namespace), MaxKeySize)
+	}
+	var cfg dialConfig
+	for _, o := range opts {
+		o(&cfg)
 	}
 	var d net.Dialer
 	delay := dialMinDelay
@@ -66,7 +88,7 @@ func Dial(ctx context.Context, addr, namespace string) (*Client, error) {
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			var permanent bool
-			if permanent, err = handshake(ctx, conn); err == nil {
+			if permanent, err = handshake(ctx, conn, cfg.token); err == nil {
 				return newClient(addr, conn, namespace), nil
 			}
 			conn.Close()
@@ -86,14 +108,16 @@ func Dial(ctx context.Context, addr, namespace string) (*Client, error) {
 	}
 }
 
-// handshake sends the hello and reads the server's ack. permanent reports an
-// error that retrying will not cure (the server speaks another protocol or
-// refused us).
-func handshake(ctx context.Context, conn net.Conn) (permanent bool, err error) {
+// handshake sends the hello, reads the server's ack and checks its proof,
+// and sends the client's proof, for token. permanent reports an error that
+// retrying will not cure (the server speaks another protocol, refused us, or
+// does not hold token).
+func handshake(ctx context.Context, conn net.Conn, token string) (permanent bool, err error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	nc := newNonce()
 	fw := newFrameWriter()
-	if err := encodeHello(fw.begin(), &hello{Magic: protocolMagic, Version: ProtocolVersion}); err != nil {
+	if err := encodeHello(fw.begin(), &hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: nc}); err != nil {
 		return true, err
 	}
 	b, err := fw.finish(maxHelloFrame)
@@ -114,6 +138,28 @@ func handshake(ctx context.Context, conn net.Conn) (permanent bool, err error) {
 	}
 	if ack.Err != "" {
 		return true, fmt.Errorf("server refused the connection: %s", ack.Err)
+	}
+	if len(ack.Nonce) != nonceSize {
+		return true, fmt.Errorf("malformed hello ack: nonce of %d bytes, want %d", len(ack.Nonce), nonceSize)
+	}
+	// An empty proof tells the server why we hang up.
+	var reply authFrame
+	ok := hmac.Equal(ack.Proof, proof(token, roleServer, nc, ack.Nonce))
+	if ok {
+		reply.Proof = proof(token, roleClient, nc, ack.Nonce)
+	}
+	if err := encodeAuth(fw.begin(), &reply); err != nil {
+		return true, err
+	}
+	if b, err = fw.finish(maxHelloFrame); err != nil {
+		return true, err
+	}
+	_, err = conn.Write(b)
+	switch {
+	case !ok:
+		return true, ErrAuthFailed
+	case err != nil:
+		return false, fmt.Errorf("send proof: %w", err)
 	}
 	if !stop() {
 		return false, ctx.Err() // the deadline is set; the connection is spoilt

@@ -724,14 +724,7 @@ func fakeServer(t *testing.T, handle func(conn net.Conn)) string {
 			return
 		}
 		accepted <- conn
-		var fr frameReader
-		if _, err := fr.read(conn, maxHelloFrame); err != nil {
-			return
-		}
-		fw := newFrameWriter()
-		encodeHelloAck(fw.begin(), &helloAck{Version: ProtocolVersion})
-		b, _ := fw.finish(maxHelloFrame)
-		if _, err := conn.Write(b); err != nil {
+		if answerHello(conn, "") != nil {
 			return
 		}
 		handle(conn)

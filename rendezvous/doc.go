@@ -16,9 +16,22 @@
 //
 // A connection carries frames both ways: a big-endian uint32 length, then a
 // msgpack body of that many bytes (at most MaxFrameSize). The client opens
-// with a hello frame, the array [magic, version]; the server answers with
-// [version, error] and closes the connection when the error is not empty.
-// Authentication is to be added to this exchange. Then the client sends
+// with a hello frame, the array [magic, version, Nc]; the server answers with
+// [version, error] and closes the connection when the error is not empty, or
+// else with [version, "", Ns, server proof]; the client answers with
+// [client proof]. Nc and Ns are 32 random bytes from each side, and a proof
+// is HMAC-SHA256, keyed with the job's token (WithToken, DialWithToken), of
+// a context string, the sender's role ("server" or "client") and both
+// nonces: each side proves it holds the token without sending it, a proof is
+// good for one connection only, and the server's proof is no use as the
+// client's. The client checks the server's proof first and fails Dial with
+// ErrAuthFailed, without retrying, when it is wrong (sending an empty proof
+// so the server knows why); the server closes a client whose proof is wrong,
+// with a warning naming its address, and serves the others. Without a token
+// on either side the exchange still runs, keyed with the empty token: a
+// store and clients without one accept each other (and anyone else who can
+// reach the port), and a side with a token refuses a side without. Then the
+// client sends
 // requests, each with an id, and the server answers each with a response
 // carrying that id; the server answers requests in any order, so one
 // connection carries many concurrent calls and a blocked Wait holds up

@@ -27,8 +27,9 @@ const (
 )
 
 // ProtocolVersion is the version a client announces in its hello frame. The
-// server closes connections that announce another.
-const ProtocolVersion = 1
+// server closes connections that announce another. Version 2 added
+// authentication.
+const ProtocolVersion = 2
 
 const (
 	// protocolMagic opens every hello frame, so that a stray client (an HTTP
@@ -433,41 +434,70 @@ func (d *decoder) response(b []byte) (response, error) {
 }
 
 // hello opens every connection, client to server: the msgpack array
-// [magic, version]. This is where a later protocol version adds its
-// authentication (a token, or the answer to a challenge the server sends in
-// its ack); the server checks the version before anything else.
+// [magic, version, nonce], the nonce being the client's challenge (version 1
+// sent [magic, version]; such a hello is decoded so that the server can say
+// which version it speaks). The server checks the version before anything
+// else.
 type hello struct {
 	Magic   string
 	Version uint64
+	Nonce   []byte // nonceSize bytes
 }
 
-// helloAck answers a hello: the msgpack array [version, error]. A non-empty
-// error means the server refused the connection and is closing it.
+// helloAck answers a hello: the msgpack array [version, error] when the
+// server refuses the connection (a non-empty error; the server then closes
+// it), else [version, "", nonce, proof]: the server's challenge and its
+// proof that it holds the token.
 type helloAck struct {
 	Version uint64
 	Err     string
+	Nonce   []byte // nonceSize bytes
+	Proof   []byte // proofSize bytes
+}
+
+// authFrame answers an accepting helloAck, client to server: the msgpack
+// array [proof], the client's proof that it holds the token. A client that
+// found the server's proof wrong sends an empty proof, then closes.
+type authFrame struct {
+	Proof []byte
 }
 
 func encodeHello(e *msgpack.Encoder, h *hello) error {
-	return errors.Join(e.EncodeArrayLen(2), e.EncodeString(h.Magic), e.EncodeUint(h.Version))
+	return errors.Join(e.EncodeArrayLen(3), e.EncodeString(h.Magic), e.EncodeUint(h.Version), e.EncodeBytes(h.Nonce))
 }
 
 func encodeHelloAck(e *msgpack.Encoder, a *helloAck) error {
-	return errors.Join(e.EncodeArrayLen(2), e.EncodeUint(a.Version), e.EncodeString(a.Err))
+	if a.Err != "" {
+		return errors.Join(e.EncodeArrayLen(2), e.EncodeUint(a.Version), e.EncodeString(a.Err))
+	}
+	return errors.Join(e.EncodeArrayLen(4), e.EncodeUint(a.Version), e.EncodeString(a.Err),
+		e.EncodeBytes(a.Nonce), e.EncodeBytes(a.Proof))
+}
+
+func encodeAuth(e *msgpack.Encoder, a *authFrame) error {
+	return errors.Join(e.EncodeArrayLen(1), e.EncodeBytes(a.Proof))
 }
 
 func (d *decoder) hello(b []byte) (hello, error) {
 	d.reset(b)
 	var h hello
-	if err := d.fields(2); err != nil {
+	n, err := d.d.DecodeArrayLen()
+	if err != nil {
 		return hello{}, err
 	}
-	var err error
+	if n != 2 && n != 3 {
+		return hello{}, fmt.Errorf("hello of %d fields, want 3 (or 2 from version 1)", n)
+	}
 	if h.Magic, err = d.string(len(protocolMagic)); err != nil {
 		return hello{}, fmt.Errorf("hello magic: %w", err)
 	}
 	if h.Version, err = d.d.DecodeUint64(); err != nil {
 		return hello{}, fmt.Errorf("hello version: %w", err)
+	}
+	if n == 3 {
+		if h.Nonce, err = d.bytes(nonceSize); err != nil {
+			return hello{}, fmt.Errorf("hello nonce: %w", err)
+		}
 	}
 	return h, d.end()
 }
@@ -475,15 +505,39 @@ func (d *decoder) hello(b []byte) (hello, error) {
 func (d *decoder) helloAck(b []byte) (helloAck, error) {
 	d.reset(b)
 	var a helloAck
-	if err := d.fields(2); err != nil {
+	n, err := d.d.DecodeArrayLen()
+	if err != nil {
 		return helloAck{}, err
 	}
-	var err error
+	if n != 2 && n != 4 {
+		return helloAck{}, fmt.Errorf("hello ack of %d fields, want 2 or 4", n)
+	}
 	if a.Version, err = d.d.DecodeUint64(); err != nil {
 		return helloAck{}, fmt.Errorf("hello ack version: %w", err)
 	}
 	if a.Err, err = d.string(maxHelloFrame); err != nil {
 		return helloAck{}, fmt.Errorf("hello ack error: %w", err)
+	}
+	if n == 4 {
+		if a.Nonce, err = d.bytes(nonceSize); err != nil {
+			return helloAck{}, fmt.Errorf("hello ack nonce: %w", err)
+		}
+		if a.Proof, err = d.bytes(proofSize); err != nil {
+			return helloAck{}, fmt.Errorf("hello ack proof: %w", err)
+		}
+	}
+	return a, d.end()
+}
+
+func (d *decoder) auth(b []byte) (authFrame, error) {
+	d.reset(b)
+	var a authFrame
+	if err := d.fields(1); err != nil {
+		return authFrame{}, err
+	}
+	var err error
+	if a.Proof, err = d.bytes(proofSize); err != nil {
+		return authFrame{}, fmt.Errorf("proof: %w", err)
 	}
 	return a, d.end()
 }

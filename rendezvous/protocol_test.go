@@ -41,7 +41,15 @@ func responseBody(t testing.TB, r *response) []byte {
 }
 
 func helloBody(t testing.TB, magic string, version uint64) []byte {
-	return body(t, func(e *msgpack.Encoder) error { return encodeHello(e, &hello{Magic: magic, Version: version}) })
+	h := hello{Magic: magic, Version: version, Nonce: newNonce()}
+	return body(t, func(e *msgpack.Encoder) error { return encodeHello(e, &h) })
+}
+
+// helloV1Body is a version 1 hello: [magic, version], without a nonce.
+func helloV1Body(t testing.TB) []byte {
+	return body(t, func(e *msgpack.Encoder) error {
+		return errors.Join(e.EncodeArrayLen(2), e.EncodeString(protocolMagic), e.EncodeUint(1))
+	})
 }
 
 // frame prefixes b with its length.
@@ -281,7 +289,6 @@ func TestBadConnectionsClosed(t *testing.T) {
 	pending := goWait(ctx, bystander, "after")
 	waitersReach(t, s, 1)
 
-	good := helloBody(t, protocolMagic, ProtocolVersion)
 	tests := []struct {
 		name       string
 		hello      bool // send a good hello first
@@ -293,6 +300,13 @@ func TestBadConnectionsClosed(t *testing.T) {
 		{name: "garbage hello", send: framed([]byte{0xc1, 0xc1, 0xc1})},
 		{name: "wrong magic", send: framed(helloBody(t, "nope", ProtocolVersion))},
 		{name: "wrong version", send: framed(helloBody(t, protocolMagic, 99)), wantAckErr: "protocol version 99 not supported"},
+		{name: "version 1 hello", send: framed(helloV1Body(t)), wantAckErr: "protocol version 1 not supported; server speaks 2"},
+		{name: "hello without nonce", send: framed(body(t, func(e *msgpack.Encoder) error {
+			return errors.Join(e.EncodeArrayLen(2), e.EncodeString(protocolMagic), e.EncodeUint(ProtocolVersion))
+		}))},
+		{name: "hello with a long nonce", send: framed(body(t, func(e *msgpack.Encoder) error {
+			return encodeHello(e, &hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: make([]byte, nonceSize+1)})
+		}))},
 		{name: "oversize hello length", send: lengthOnly(maxHelloFrame + 1)},
 		{name: "largest length", hello: true, send: lengthOnly(1<<32 - 1)},
 		{name: "length just over limit", hello: true, send: lengthOnly(MaxFrameSize + 1)},
@@ -317,15 +331,8 @@ func TestBadConnectionsClosed(t *testing.T) {
 			conn.SetDeadline(time.Now().Add(testTimeout))
 			var fr frameReader
 			if tt.hello {
-				if _, err := conn.Write(framed(good)); err != nil {
-					t.Fatal(err)
-				}
-				b, err := fr.read(conn, maxHelloFrame)
-				if err != nil {
-					t.Fatalf("reading hello ack: %v", err)
-				}
-				if ack, err := newDecoder().helloAck(b); err != nil || ack.Err != "" || ack.Version != ProtocolVersion {
-					t.Fatalf("hello ack = %+v, %v; want version %d, no error", ack, err, ProtocolVersion)
+				if _, err := handshake(ctx, conn, ""); err != nil {
+					t.Fatalf("handshake() = %v", err)
 				}
 			}
 			conn.Write(tt.send) // the server may close before taking it all

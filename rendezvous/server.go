@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,8 @@ const (
 type Option func(*serverConfig)
 
 type serverConfig struct {
-	log *slog.Logger
+	log   *slog.Logger
+	token string
 }
 
 // WithLogger makes the server log to l: a warning for each connection it
@@ -37,10 +39,21 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *serverConfig) { c.log = l }
 }
 
+// WithToken makes the server accept only clients that hold tok (Dial with
+// DialWithToken(tok)): in the hello exchange the server and the client each
+// prove that they hold it, by an HMAC-SHA256 challenge-response, so the
+// token never crosses the wire. A client that fails is closed and logged
+// (a warning naming its address); the others go on. The default, "", is a
+// store open to every client that holds no token.
+func WithToken(tok string) Option {
+	return func(c *serverConfig) { c.token = tok }
+}
+
 // Server serves a store over TCP. Its methods are safe for concurrent use.
 type Server struct {
 	ln    net.Listener
 	log   *slog.Logger
+	token string
 	store *store
 	quit  chan struct{} // closed by Close
 	wg    sync.WaitGroup
@@ -64,6 +77,7 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 	s := &Server{
 		ln:    ln,
 		log:   cfg.log,
+		token: cfg.token,
 		store: newStore(),
 		quit:  make(chan struct{}),
 		conns: make(map[*serverConn]struct{}),
@@ -199,7 +213,8 @@ func (s *Server) serve(c *serverConn) {
 // errPeerClosed reports a connection the client closed between frames.
 var errPeerClosed = errors.New("closed by client")
 
-// logEnd logs why c ended: a warning for a protocol error, debug otherwise.
+// logEnd logs why c ended: a warning for a protocol error or a failed
+// authentication, debug otherwise.
 func (s *Server) logEnd(c *serverConn, err error) {
 	c.mu.Lock()
 	stopping := c.stopping
@@ -209,19 +224,35 @@ func (s *Server) logEnd(c *serverConn, err error) {
 		s.log.Debug("rendezvous: connection closed by server shutdown", "remote", c.remote)
 	case errors.Is(err, errPeerClosed):
 		s.log.Debug("rendezvous: connection closed by client", "remote", c.remote)
+	case errors.Is(err, errAuth):
+		s.log.Warn("rendezvous: refused connection", "remote", c.remote, "reason", err)
 	default:
 		s.log.Warn("rendezvous: dropping connection", "remote", c.remote, "err", err)
 	}
 }
 
-// handshake reads the client's hello and answers it. A frame that is not a
-// hello is an error and gets no answer; a hello of another version is
-// answered with the reason, so that the client can report it, then refused.
-// Authentication will go here.
+// handshake runs the server's side of the hello exchange on c (see
+// answerHello), all of it within helloTimeout.
 func (s *Server) handshake(c *serverConn) error {
 	c.setReadDeadline(time.Now().Add(helloTimeout))
+	c.setWriteDeadline(time.Now().Add(helloTimeout))
+	if err := answerHello(c.conn, s.token); err != nil {
+		return err
+	}
+	c.setWriteDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
+	return nil
+}
+
+// answerHello reads the client's hello from rw, answers it with the server's
+// challenge and proof, and reads and checks the client's proof, for token.
+// A frame that is not a hello is an error and gets no answer; a hello of
+// another version is answered with the reason, so that the client can report
+// it, then refused. A client that does not prove it holds token is refused
+// with an error wrapping errAuth.
+func answerHello(rw io.ReadWriter, token string) error {
 	var fr frameReader
-	b, err := fr.read(c.conn, maxHelloFrame)
+	b, err := fr.read(rw, maxHelloFrame)
 	if err == io.EOF {
 		return errPeerClosed
 	}
@@ -237,8 +268,14 @@ func (s *Server) handshake(c *serverConn) error {
 		return fmt.Errorf("hello with magic %q, want %q", h.Magic, protocolMagic)
 	}
 	ack := helloAck{Version: ProtocolVersion}
-	if h.Version != ProtocolVersion {
+	switch {
+	case h.Version != ProtocolVersion:
 		ack.Err = fmt.Sprintf("protocol version %d not supported; server speaks %d", h.Version, ProtocolVersion)
+	case len(h.Nonce) != nonceSize:
+		return fmt.Errorf("hello with a nonce of %d bytes, want %d", len(h.Nonce), nonceSize)
+	default:
+		ack.Nonce = newNonce()
+		ack.Proof = proof(token, roleServer, h.Nonce, ack.Nonce)
 	}
 	fw := newFrameWriter()
 	if err := encodeHelloAck(fw.begin(), &ack); err != nil {
@@ -248,15 +285,25 @@ func (s *Server) handshake(c *serverConn) error {
 	if err != nil {
 		return err
 	}
-	c.setWriteDeadline(time.Now().Add(helloTimeout))
-	if _, err := c.conn.Write(frame); err != nil {
+	if _, err := rw.Write(frame); err != nil {
 		return fmt.Errorf("write hello ack: %w", err)
 	}
 	if ack.Err != "" {
 		return errors.New(ack.Err)
 	}
-	c.setWriteDeadline(time.Time{})
-	c.setReadDeadline(time.Time{})
+	b, err = fr.read(rw, maxHelloFrame)
+	if err != nil {
+		return fmt.Errorf("%w: no proof from the client: %w", errAuth, err)
+	}
+	a, err := dec.auth(b)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: malformed proof: %w", errAuth, err)
+	case len(a.Proof) == 0:
+		return fmt.Errorf("%w: the client rejected the server's proof (token mismatch)", errAuth)
+	case !hmac.Equal(a.Proof, proof(token, roleClient, h.Nonce, ack.Nonce)):
+		return fmt.Errorf("%w: wrong proof from the client (token mismatch)", errAuth)
+	}
 	return nil
 }
 

@@ -1,5 +1,6 @@
 // Command kizuna is Kizuna's command-line tool: `kizuna bench` measures
-// collectives in nccl-tests' format, `kizuna version` prints the version.
+// collectives in nccl-tests' format, `kizuna run` launches a job's ranks,
+// `kizuna version` prints the version.
 package main
 
 import (
@@ -28,6 +29,8 @@ const usage = `kizuna: collective communication runtime
 
 Usage:
   kizuna bench [flags]     benchmark collectives (nccl-tests conventions); -h for flags
+  kizuna run -np N [flags] -- PROGRAM [ARGS...]
+                           start N ranks of PROGRAM, here or on hosts; -h for flags
   kizuna version           print the version
 
 Run "kizuna bench -h" for the benchmark's flags.
@@ -41,6 +44,10 @@ func run(args []string) error {
 	switch args[0] {
 	case "bench":
 		return runBench(args[1:])
+	case "run":
+		return runRun(args[1:])
+	case "agent": // hidden: started by `kizuna run` on remote hosts
+		return runAgent(args[1:])
 	case "version", "-version", "--version":
 		fmt.Println("kizuna", version())
 		return nil

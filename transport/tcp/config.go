@@ -59,12 +59,19 @@ type Config struct {
 	// JobID is sent in the handshake; a connection from a peer with another
 	// job id is refused.
 	JobID string
+	// Token is the job's shared secret. Every connection proves, both ways,
+	// that its two ends hold the same token (an HMAC-SHA256
+	// challenge-response in the handshake; the token itself is never sent),
+	// so a peer with another token, or none, is refused. "" means no secret:
+	// ranks without a token connect to each other, and to anyone else who
+	// can reach the port. Every rank of a job must use the same value.
+	Token string
 	// Impl is ImplNet or ImplNetpoll. Default: KIZUNA_TCP_IMPL, else
 	// DefaultImpl. Ranks may differ: the wire format is the same.
 	Impl string
-	// Logger receives one info line about the chosen bind address, and
-	// errors about refused connections and lost links. Default
-	// slog.Default().
+	// Logger receives one info line about the chosen bind address, a
+	// warning for each refused connection, and errors about lost links.
+	// Default slog.Default().
 	Logger *slog.Logger
 }
 

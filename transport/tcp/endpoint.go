@@ -125,11 +125,13 @@ func (e *endpoint) Mux() *transport.Mux { return e.mux }
 // serialised per socket, one lock per frame. It returns once the frame is
 // in the kernel's socket buffer and does not retain payload.
 //
-// ctx is checked before the write, which is not interrupted by it: every
-// rank's readers drain their sockets continuously (frames without a posted
-// receive are buffered), so a write blocks only while the network is
-// moving the data, or until a dead peer's link fails or this endpoint is
-// closed. A failed write fails the whole link to peer.
+// ctx is checked before the write and, with the net implementation, every
+// 100 ms while a write is blocked (a peer that stopped reading: stalled,
+// stopped, or swamped): when ctx has ended, the frame is left partly
+// written, so the link to peer is failed and Send returns ctx's error in a
+// *transport.PeerError. Readers drain their sockets continuously (frames
+// without a posted receive are buffered), so a healthy peer never blocks a
+// write for long. A failed write fails the whole link to peer.
 func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payload []byte) error {
 	if peer < 0 || peer >= e.size || peer == e.rank {
 		return fmt.Errorf("tcp: send from rank %d: invalid peer %d", e.rank, peer)
@@ -161,7 +163,7 @@ func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 		err = transport.ErrClosed
 	} else {
 		h.MarshalTo(s.hdr[:])
-		err = s.l.writeFrame(s.hdr[:], payload)
+		err = s.l.writeFrame(ctx, s.hdr[:], payload)
 	}
 	s.mu.Unlock()
 	if err != nil {

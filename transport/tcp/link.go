@@ -1,8 +1,11 @@
 package tcp
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -11,8 +14,11 @@ import (
 type link interface {
 	// writeFrame writes a 64-byte header and its payload. The caller
 	// serialises calls (one per socket at a time) and keeps hdr and payload
-	// unchanged until it returns; writeFrame does not retain them.
-	writeFrame(hdr, payload []byte) error
+	// unchanged until it returns; writeFrame does not retain them. If ctx
+	// can end, a write that is blocked (the peer is not reading) gives up
+	// within writeSlice once ctx has ended, and returns its error: the
+	// frame is then partly written, so the caller must fail the link.
+	writeFrame(ctx context.Context, hdr, payload []byte) error
 	// reader is the stream of incoming frames. Only the socket's reader
 	// goroutine uses it.
 	reader() io.Reader
@@ -42,18 +48,41 @@ func newNetLink(c *net.TCPConn) *netLink {
 	return &netLink{c: c}
 }
 
+// writeSlice is how long a blocked write waits before it checks whether
+// its caller gave up (the operation's context ended, the communicator
+// timed out or was aborted).
+const writeSlice = 100 * time.Millisecond
+
 // writeFrame writes header and payload with one writev (net.Buffers), so a
-// large payload is never copied into an intermediate buffer.
-func (l *netLink) writeFrame(hdr, payload []byte) error {
-	if len(payload) == 0 {
-		_, err := l.c.Write(hdr)
-		return err
-	}
+// large payload is never copied into an intermediate buffer. When ctx can
+// end, the write runs under a deadline of writeSlice at a time: each expiry
+// checks ctx and, if it has not ended, carries on with the bytes not yet
+// written.
+func (l *netLink) writeFrame(ctx context.Context, hdr, payload []byte) error {
 	l.bufs[0], l.bufs[1] = hdr, payload
 	l.nb = l.bufs[:]
-	_, err := l.nb.WriteTo(l.c)
-	l.bufs[0], l.bufs[1] = nil, nil // do not retain the caller's payload
-	return err
+	if len(payload) == 0 {
+		l.nb = l.bufs[:1]
+	}
+	defer func() { l.bufs[0], l.bufs[1] = nil, nil }() // do not retain the caller's payload
+	if ctx.Done() == nil {
+		_, err := l.nb.WriteTo(l.c)
+		return err
+	}
+	for {
+		_ = l.c.SetWriteDeadline(time.Now().Add(writeSlice))
+		_, err := l.nb.WriteTo(l.c)
+		if err == nil {
+			_ = l.c.SetWriteDeadline(time.Time{})
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
 }
 
 func (l *netLink) reader() io.Reader { return l.c }

@@ -3,6 +3,7 @@
 package tcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +75,9 @@ func newNetpollLink(c *net.TCPConn) (link, error) {
 	return &netpollLink{c: nc, fd: fd, rd: netpollReader{nc}}, nil
 }
 
-func (l *netpollLink) writeFrame(hdr, payload []byte) error {
+// writeFrame ignores ctx: netpoll's Flush has no deadline, so a write to a
+// peer that stopped reading blocks until the link fails or is closed.
+func (l *netpollLink) writeFrame(_ context.Context, hdr, payload []byte) error {
 	w := l.c.Writer()
 	if _, err := w.WriteBinary(hdr); err != nil {
 		return err

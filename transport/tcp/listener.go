@@ -80,14 +80,16 @@ type mesh struct {
 
 // Connect builds the full mesh: for each pair of ranks the lower dials the
 // higher SocketsPerPeer times, the higher accepts, and a handshake in both
-// directions checks the job id, size, ranks and socket indices. A stranger
-// (another job, garbage, a rank out of range) is refused with an error logged
-// naming its address, and accepting goes on. addrs[i] is rank i's Addr()
-// (addrs[Rank] is not used).
+// directions checks the job id, size, ranks and socket indices and that both
+// sides hold Config.Token. A stranger (another job, garbage, a rank out of
+// range, a wrong token or none) is refused with a warning logged naming its
+// address, and accepting goes on. addrs[i] is rank i's Addr() (addrs[Rank] is
+// not used).
 //
 // Connect returns the endpoint once every link is up. If ctx ends first, or
-// a peer refuses this rank, it returns an error naming the ranks still
-// missing. It closes the listener before it returns, either way.
+// a peer refuses this rank, or a peer this rank dials fails authentication
+// (ErrAuthFailed), it returns an error naming the ranks still missing. It
+// closes the listener before it returns, either way.
 func (l *Listener) Connect(ctx context.Context, addrs []string) (transport.Endpoint, error) {
 	cfg := &l.cfg
 	l.mu.Lock()
@@ -247,41 +249,24 @@ func withDeadline(ctx context.Context, c net.Conn, fn func() error) error {
 	return err
 }
 
-// accept runs the acceptor's side of a handshake on c.
+// accept runs the acceptor's side of a handshake on c. A refused connection
+// is closed and logged (a warning naming its address and the reason), and
+// accepting goes on.
 func (m *mesh) accept(ctx context.Context, c *net.TCPConn) {
 	cfg := m.cfg
 	remote := c.RemoteAddr().String()
 	refuse := func(reason string, tell bool) {
-		m.l.log.Error("tcp: refused connection", "rank", cfg.Rank, "remote", remote, "reason", reason)
+		m.l.log.Warn("tcp: refused connection", "rank", cfg.Rank, "remote", remote, "reason", reason)
 		if tell {
 			_ = writeMsg(c, &reply{OK: false, Reason: reason, Magic: handshakeMagic, Job: cfg.JobID, Rank: cfg.Rank, Size: cfg.Size})
 		}
 		_ = c.Close()
 	}
-	var h hello
 	peer, sock := -1, -1
 	err := withDeadline(ctx, c, func() error {
-		if err := readMsg(c, &h); err != nil {
-			return err
-		}
-		if reason := checkHello(&h, cfg); reason != "" {
-			return &refusal{reason}
-		}
-		if !m.reserve(h.Rank, h.Socket) {
-			return &refusal{fmt.Sprintf("duplicate connection for rank %d socket %d", h.Rank, h.Socket)}
-		}
-		peer, sock = h.Rank, h.Socket
-		if err := writeMsg(c, &reply{OK: true, Magic: handshakeMagic, Job: cfg.JobID, Rank: cfg.Rank, Size: cfg.Size}); err != nil {
-			return err
-		}
-		var cf confirm
-		if err := readMsg(c, &cf); err != nil {
-			return err
-		}
-		if !cf.OK {
-			return fmt.Errorf("%w: %s", errRefused, cf.Reason)
-		}
-		return nil
+		var err error
+		peer, sock, err = acceptHandshake(c, cfg, m.reserve)
+		return err
 	})
 	if err != nil {
 		if peer >= 0 {
@@ -307,7 +292,7 @@ func (r *refusal) Error() string { return r.reason }
 
 // dial connects to peer's socket sock, retrying while the peer is not
 // listening yet, until the handshake succeeds or ctx ends. A refusal by the
-// peer is fatal for Connect.
+// peer, or a peer that fails authentication, is fatal for Connect.
 func (m *mesh) dial(ctx context.Context, peer, sock int) {
 	cfg := m.cfg
 	addr := m.addrs[peer]
@@ -331,25 +316,7 @@ func (m *mesh) dial(ctx context.Context, peer, sock int) {
 			continue
 		}
 		c := nc.(*net.TCPConn)
-		err = withDeadline(ctx, c, func() error {
-			h := hello{Magic: handshakeMagic, Version: handshakeVersion, Job: cfg.JobID, Rank: cfg.Rank,
-				Size: cfg.Size, Socket: sock, Sockets: cfg.SocketsPerPeer}
-			if err := writeMsg(c, &h); err != nil {
-				return err
-			}
-			var r reply
-			if err := readMsg(c, &r); err != nil {
-				return err
-			}
-			if !r.OK {
-				return fmt.Errorf("%w: rank %d at %s: %s", errRefused, peer, addr, r.Reason)
-			}
-			if reason := checkReply(&r, peer, cfg); reason != "" {
-				_ = writeMsg(c, &confirm{OK: false, Reason: reason})
-				return fmt.Errorf("tcp: peer at %s (rank %d's address) %s: %w", addr, peer, reason, errRefused)
-			}
-			return writeMsg(c, &confirm{OK: true})
-		})
+		err = withDeadline(ctx, c, func() error { return dialHandshake(c, cfg, peer, sock, addr) })
 		if err == nil {
 			m.register(peer, sock, c)
 			return
@@ -358,7 +325,7 @@ func (m *mesh) dial(ctx context.Context, peer, sock int) {
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, errRefused) {
+		if errors.Is(err, errRefused) || errors.Is(err, ErrAuthFailed) {
 			m.setFatal(err)
 			return
 		}

@@ -3,11 +3,13 @@ package tcp
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,19 +60,75 @@ func (r *recorder) find(msg string) []record {
 }
 
 func goodHello(job string, rank, size int) hello {
-	return hello{Magic: handshakeMagic, Version: handshakeVersion, Job: job, Rank: rank, Size: size, Socket: 0, Sockets: 1}
+	return hello{Magic: handshakeMagic, Version: handshakeVersion, Job: job, Rank: rank, Size: size, Socket: 0, Sockets: 1, Nonce: newNonce()}
 }
 
-// TestStrangersRefused: connections that are not a rank of this job are
-// refused with a logged error naming their address, and the mesh still
-// forms.
-func TestStrangersRefused(t *testing.T) {
-	rec := &recorder{}
-	l0, err := Listen(Config{Rank: 0, Size: 2, JobID: "job", Logger: quiet})
+// stranger is the handshake configuration of a dialer claiming rank 0 of a
+// 2-rank job with one socket per peer.
+func stranger(job, token string) *resolved {
+	return &resolved{Config: Config{Rank: 0, Size: 2, SocketsPerPeer: 1, JobID: job, Token: token}}
+}
+
+// recordingConn records what is written to it.
+type recordingConn struct {
+	net.Conn
+	sent bytes.Buffer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.sent.Write(p)
+	return c.Conn.Write(p)
+}
+
+// recordTranscript completes a genuine handshake as rank 0 with a fresh rank-1
+// listener of job and token, and returns the bytes the dialer sent (its hello
+// and its confirm, with a valid proof for that connection only).
+func recordTranscript(t *testing.T, job, token string) []byte {
+	t.Helper()
+	l, err := Listen(Config{Rank: 1, Size: 2, JobID: job, Token: token, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l1, err := Listen(Config{Rank: 1, Size: 2, JobID: "job", Logger: slog.New(rec)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		ep  transport.Endpoint
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ep, err := l.Connect(ctx, []string{"unused", l.Addr()})
+		res <- result{ep, err}
+	}()
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := &recordingConn{Conn: c}
+	if err := dialHandshake(rc, stranger(job, token), 1, 0, l.Addr()); err != nil {
+		t.Fatalf("genuine handshake = %v", err)
+	}
+	got := <-res
+	if got.err != nil {
+		t.Fatalf("Connect(rank 1) = %v", got.err)
+	}
+	_ = got.ep.Close()
+	return rc.sent.Bytes()
+}
+
+// TestStrangersRefused: connections that are not a rank of this job, or
+// that do not prove they hold its token, are refused with a logged warning
+// naming their address, and the mesh still forms.
+func TestStrangersRefused(t *testing.T) {
+	const token = "s3cret"
+	replay := recordTranscript(t, "job", token)
+	rec := &recorder{}
+	l0, err := Listen(Config{Rank: 0, Size: 2, JobID: "job", Token: token, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1, err := Listen(Config{Rank: 1, Size: 2, JobID: "job", Token: token, Logger: slog.New(rec)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +151,66 @@ func TestStrangersRefused(t *testing.T) {
 	wrongDir := goodHello("job", 1, 2)
 	badSocket := goodHello("job", 0, 2)
 	badSocket.Socket = 4
+	noNonce := goodHello("job", 0, 2)
+	noNonce.Nonce = nil
+	oldVersion := goodHello("job", 0, 2)
+	oldVersion.Version = 1
+	// authAs runs a dialer's handshake with token, which must fail.
+	authAs := func(token string) func(c net.Conn) error {
+		return func(c net.Conn) error {
+			if err := dialHandshake(c, stranger("job", token), 1, 0, c.RemoteAddr().String()); !errors.Is(err, ErrAuthFailed) {
+				return fmt.Errorf("dialHandshake(token %q) = %v; want ErrAuthFailed", token, err)
+			}
+			return nil
+		}
+	}
+	// answer sends a good hello, reads the reply and answers with the
+	// confirm that confirm makes from it.
+	answer := func(confirm func(r *reply) any) func(c net.Conn) error {
+		return func(c net.Conn) error {
+			h := goodHello("job", 0, 2)
+			if err := writeMsg(c, &h); err != nil {
+				return err
+			}
+			var r reply
+			if err := readMsg(c, &r); err != nil || !r.OK {
+				return fmt.Errorf("reply = %+v, %v; want OK", r, err)
+			}
+			return writeMsg(c, confirm(&r))
+		}
+	}
 	tests := []struct {
 		name   string
 		send   func(c net.Conn) error
 		reason string // in the reply; "" when the stranger gets no reply
+		logged string // in the logged reason, when reason is ""
 	}{
-		{"garbage", func(c net.Conn) error { _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); return err }, ""},
-		{"bad msgpack", func(c net.Conn) error { _, err := c.Write([]byte{3, 0, 0, 0, 0xc1, 0xc1, 0xc1}); return err }, ""},
-		{"wrong job", func(c net.Conn) error { return writeMsg(c, &wrongJob) }, "job id"},
-		{"rank out of range", func(c net.Conn) error { return writeMsg(c, &outOfRange) }, "out of range"},
-		{"wrong size", func(c net.Conn) error { return writeMsg(c, &wrongSize) }, "job size"},
-		{"higher rank dials", func(c net.Conn) error { return writeMsg(c, &wrongDir) }, "must not dial"},
-		{"socket index", func(c net.Conn) error { return writeMsg(c, &badSocket) }, "socket index"},
+		{"garbage", func(c net.Conn) error { _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); return err }, "", "message length"},
+		{"bad msgpack", func(c net.Conn) error { _, err := c.Write([]byte{3, 0, 0, 0, 0xc1, 0xc1, 0xc1}); return err }, "", "malformed"},
+		{"wrong job", func(c net.Conn) error { return writeMsg(c, &wrongJob) }, "job id", ""},
+		{"rank out of range", func(c net.Conn) error { return writeMsg(c, &outOfRange) }, "out of range", ""},
+		{"wrong size", func(c net.Conn) error { return writeMsg(c, &wrongSize) }, "job size", ""},
+		{"higher rank dials", func(c net.Conn) error { return writeMsg(c, &wrongDir) }, "must not dial", ""},
+		{"socket index", func(c net.Conn) error { return writeMsg(c, &badSocket) }, "socket index", ""},
+		{"no nonce", func(c net.Conn) error { return writeMsg(c, &noNonce) }, "nonce of 0 bytes", ""},
+		{"protocol version 1", func(c net.Conn) error { return writeMsg(c, &oldVersion) }, "protocol version 1", ""},
+		{"wrong token", authAs("guess"), "", "authentication failed"},
+		{"no token", authAs(""), "", "authentication failed"},
+		{"replayed transcript", func(c net.Conn) error {
+			// The hello of a genuine session, then (whatever the reply) its
+			// confirm, whose proof was good for that session only.
+			if _, err := c.Write(replay); err != nil {
+				return err
+			}
+			var r reply
+			if err := readMsg(c, &r); err != nil || !r.OK {
+				return fmt.Errorf("reply = %+v, %v; want OK", r, err)
+			}
+			return nil
+		}, "", "authentication failed"},
+		{"reflected proof", answer(func(r *reply) any { return &confirm{OK: true, Proof: r.Proof} }), "", "authentication failed"},
+		{"no proof", answer(func(*reply) any { return &confirm{OK: true} }), "", "authentication failed"},
+		{"oversized proof", answer(func(*reply) any { return &confirm{OK: true, Proof: make([]byte, 3000)} }), "", "authentication failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,12 +238,13 @@ func TestStrangersRefused(t *testing.T) {
 				t.Fatalf("after refusal: read %d bytes, %v; want end of stream", n, err)
 			}
 			me := c.LocalAddr().String()
+			want := tt.reason + tt.logged
 			var found bool
 			for _, rc := range rec.find("tcp: refused connection") {
-				if rc.attrs["remote"] == me && rc.level == slog.LevelError {
+				if rc.attrs["remote"] == me && rc.level == slog.LevelWarn {
 					found = true
-					if tt.reason != "" && !strings.Contains(rc.attrs["reason"], tt.reason) {
-						t.Errorf("logged reason %q; want it to mention %q", rc.attrs["reason"], tt.reason)
+					if !strings.Contains(rc.attrs["reason"], want) {
+						t.Errorf("logged reason %q; want it to mention %q", rc.attrs["reason"], want)
 					}
 				}
 			}
@@ -245,6 +352,238 @@ func TestConnectJobMismatch(t *testing.T) {
 	if err := <-done1; err == nil {
 		t.Fatal("Connect(rank 1) = nil; want an error")
 	}
+}
+
+// TestConnectTokenMismatch: ranks whose tokens differ (or one of which has
+// none) never link; the dialing rank fails at once with ErrAuthFailed,
+// without retrying until its context ends, and the accepting rank logs the
+// refusal and keeps waiting.
+func TestConnectTokenMismatch(t *testing.T) {
+	tests := []struct {
+		name   string
+		t0, t1 string
+	}{
+		{"different tokens", "a", "b"},
+		{"dialer without token", "", "b"},
+		{"acceptor without token", "a", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			l0, err := Listen(Config{Rank: 0, Size: 2, JobID: "j", Token: tt.t0, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l1, err := Listen(Config{Rank: 1, Size: 2, JobID: "j", Token: tt.t1, Logger: slog.New(rec)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs := []string{l0.Addr(), l1.Addr()}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			ctx1, cancel1 := context.WithCancel(ctx)
+			done1 := make(chan error, 1)
+			go func() {
+				ep, err := l1.Connect(ctx1, addrs)
+				if ep != nil {
+					_ = ep.Close()
+				}
+				done1 <- err
+			}()
+			_, err = l0.Connect(ctx, addrs)
+			if !errors.Is(err, ErrAuthFailed) || errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), "ranks [1]") || !strings.Contains(err.Error(), "KIZUNA_TOKEN") {
+				t.Fatalf("Connect(rank 0, token %q; rank 1 token %q) = %v; want ErrAuthFailed naming ranks [1]", tt.t0, tt.t1, err)
+			}
+			// Rank 1 logs the refusal once it has read rank 0's confirm,
+			// which may be after rank 0's Connect returned.
+			logged := func() bool {
+				for _, rc := range rec.find("tcp: refused connection") {
+					if rc.level == slog.LevelWarn && strings.Contains(rc.attrs["reason"], "authentication failed") && rc.attrs["remote"] != "" {
+						return true
+					}
+				}
+				return false
+			}
+			for !logged() && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			if !logged() {
+				t.Fatalf("rank 1 logged %+v; want a warning about authentication naming the remote address", rec.find("tcp: refused connection"))
+			}
+			cancel1()
+			if err := <-done1; err == nil {
+				t.Fatal("Connect(rank 1) = nil; want an error")
+			}
+		})
+	}
+}
+
+// TestProof: a proof depends on every field of the transcript, and on the
+// token, so that no proof is valid for another connection, direction, job
+// or pair of ranks.
+func TestProof(t *testing.T) {
+	nd, na := bytes.Repeat([]byte{1}, nonceSize), bytes.Repeat([]byte{2}, nonceSize)
+	base := func() []byte { return proof("tok", roleDialer, "job", 0, 1, 2, 0, 1, nd, na) }
+	if !bytes.Equal(base(), base()) || len(base()) != proofSize {
+		t.Fatalf("proof() = %x, %x; want two equal %d-byte proofs", base(), base(), proofSize)
+	}
+	tests := []struct {
+		name string
+		p    []byte
+	}{
+		{"token", proof("tok2", roleDialer, "job", 0, 1, 2, 0, 1, nd, na)},
+		{"no token", proof("", roleDialer, "job", 0, 1, 2, 0, 1, nd, na)},
+		{"role", proof("tok", roleAcceptor, "job", 0, 1, 2, 0, 1, nd, na)},
+		{"job", proof("tok", roleDialer, "job2", 0, 1, 2, 0, 1, nd, na)},
+		{"dialer", proof("tok", roleDialer, "job", 2, 1, 2, 0, 1, nd, na)},
+		{"acceptor", proof("tok", roleDialer, "job", 0, 2, 2, 0, 1, nd, na)},
+		{"size", proof("tok", roleDialer, "job", 0, 1, 3, 0, 1, nd, na)},
+		{"socket", proof("tok", roleDialer, "job", 0, 1, 2, 1, 1, nd, na)},
+		{"sockets", proof("tok", roleDialer, "job", 0, 1, 2, 0, 2, nd, na)},
+		{"dialer nonce", proof("tok", roleDialer, "job", 0, 1, 2, 0, 1, na, na)},
+		{"acceptor nonce", proof("tok", roleDialer, "job", 0, 1, 2, 0, 1, nd, nd)},
+		{"nonces swapped", proof("tok", roleDialer, "job", 0, 1, 2, 0, 1, na, nd)},
+		{"field boundary", proof("tok", roleDialer+"job", "", 0, 1, 2, 0, 1, nd, na)},
+	}
+	for _, tt := range tests {
+		if bytes.Equal(tt.p, base()) {
+			t.Errorf("proof(other %s) = proof(base) = %x; want them to differ", tt.name, tt.p)
+		}
+	}
+}
+
+// hostileMsgs are short handshake messages announcing large lengths: the
+// msgpack package would allocate (and, through its pooled decoders, keep) up
+// to megabytes for each.
+var hostileMsgs = map[string][]byte{
+	"str32 of 4 GiB":        {0x81, 0xa3, 'j', 'o', 'b', 0xdb, 0xff, 0xff, 0xff, 0xff, 'x'},
+	"bin32 of 4 GiB":        {0x81, 0xa5, 'n', 'o', 'n', 'c', 'e', 0xc6, 0xff, 0xff, 0xff, 0xff, 'x'},
+	"ext32 of 4 GiB":        {0x81, 0xa5, 'n', 'o', 'n', 'c', 'e', 0xc9, 0xff, 0xff, 0xff, 0xff, 1, 'x'},
+	"array32 of 4G":         {0x81, 0xa5, 'n', 'o', 'n', 'c', 'e', 0xdd, 0xff, 0xff, 0xff, 0xff, 1},
+	"map32 of 4G":           {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a', 1},
+	"unknown key, str16":    {0x81, 0xa1, 'z', 0xda, 0xff, 0xff, 'x'},
+	"map16 beyond the data": {0xde, 0x01, 0x00, 0xa1, 'a', 1},
+}
+
+func TestCheckBounds(t *testing.T) {
+	var b bytes.Buffer
+	h := goodHello("job", 0, 2)
+	for _, v := range []any{&h, &reply{OK: true, Nonce: newNonce(), Proof: make([]byte, proofSize)}, &confirm{OK: false, Reason: "why"},
+		map[string]any{"f": 1.5, "i": -1 << 40, "u": uint64(1) << 63, "a": []any{nil, true, false, int8(-3)}, "s": strings.Repeat("s", 300)}} {
+		b.Reset()
+		if err := writeMsg(&b, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkBounds(b.Bytes()[4:]); err != nil {
+			t.Errorf("checkBounds(encoding of %+v) = %v; want nil", v, err)
+		}
+	}
+	bad := map[string][]byte{
+		"empty":          {},
+		"truncated":      {0x82, 0xa1, 'a', 1},
+		"trailing bytes": {0x80, 0x00},
+		"never used":     {0xc1},
+		"cut length":     {0xdb, 0x00},
+	}
+	for name, msg := range hostileMsgs {
+		bad[name] = msg
+	}
+	for name, msg := range bad {
+		if err := checkBounds(msg); err == nil {
+			t.Errorf("checkBounds(%s: % x) = nil; want an error", name, msg)
+		}
+	}
+}
+
+// TestHandshakeAllocationBounded: a short hostile handshake message is
+// refused without allocating for the lengths it announces, and without
+// growing memory from one message to the next.
+func TestHandshakeAllocationBounded(t *testing.T) {
+	for name, body := range hostileMsgs {
+		t.Run(name, func(t *testing.T) {
+			msg := binary.LittleEndian.AppendUint32(nil, uint32(len(body)))
+			msg = append(msg, body...)
+			const runs = 100
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				var h hello
+				if err := readMsg(bytes.NewReader(msg), &h); !errors.Is(err, errBadHandshake) {
+					t.Fatalf("readMsg(% x) = %v; want errBadHandshake", msg, err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 16<<10 {
+				t.Fatalf("readMsg(% x) allocates %d bytes per call; want at most 16 KiB", msg, per)
+			}
+		})
+	}
+}
+
+// FuzzHandshake feeds arbitrary bytes, as the dialer's side of the stream,
+// to the acceptor's handshake: it must never panic, never accept (no input
+// can hold a proof for the acceptor's fresh nonce), and never allocate
+// beyond the message bound.
+func FuzzHandshake(f *testing.F) {
+	cfg := &resolved{Config: Config{Rank: 1, Size: 2, SocketsPerPeer: 1, JobID: "job", Token: "tok"}}
+	msg := func(v any) []byte {
+		var b bytes.Buffer
+		if err := writeMsg(&b, v); err != nil {
+			f.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	h := goodHello("job", 0, 2)
+	f.Add(msg(&h))
+	f.Add(append(msg(&h), msg(&confirm{OK: true, Proof: make([]byte, proofSize)})...))
+	f.Add(append(msg(&h), msg(&confirm{OK: false, Reason: reasonAuth})...))
+	f.Add(msg(&confirm{OK: true}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{3, 0, 0, 0, 0xc1, 0xc1, 0xc1})
+	f.Add([]byte("GET / HTTP/1.1\r\n"))
+	for _, body := range hostileMsgs {
+		f.Add(append(binary.LittleEndian.AppendUint32(nil, uint32(len(body))), body...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), io.Discard}
+		reserved := 0
+		peer, sock, err := acceptHandshake(rw, cfg, func(p, s int) bool {
+			if p < 0 || p >= cfg.Size || s < 0 || s >= cfg.SocketsPerPeer {
+				t.Fatalf("reserve(%d, %d) outside the job", p, s)
+			}
+			reserved++
+			return true
+		})
+		if err == nil {
+			t.Fatalf("acceptHandshake(% x) accepted rank %d socket %d", data, peer, sock)
+		}
+		if reserved > 1 || (reserved == 1) != (peer >= 0) {
+			t.Fatalf("reserved %d times, returned peer %d", reserved, peer)
+		}
+		// Each message decodes, on its own, into bounded fields.
+		for _, v := range []any{&hello{}, &reply{}, &confirm{}} {
+			if readMsg(bytes.NewReader(data), v) != nil {
+				continue
+			}
+			var r reply
+			var hl hello
+			switch m := v.(type) {
+			case *hello:
+				hl = *m
+				_ = checkHello(m, cfg)
+			case *reply:
+				r = *m
+				_ = checkReply(m, 1, cfg)
+			}
+			if len(hl.Nonce)+len(hl.Job)+len(r.Nonce)+len(r.Proof)+len(r.Job)+len(r.Reason) > len(data) {
+				t.Fatalf("decoded more bytes than the input holds")
+			}
+		}
+	})
 }
 
 func TestBindAddr(t *testing.T) {
@@ -395,16 +734,8 @@ func fakePeer(t *testing.T, impl string) (net.Conn, transport.Endpoint) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	h := goodHello("j", 0, 2)
-	var r reply
-	if err := writeMsg(c, &h); err != nil {
-		t.Fatal(err)
-	}
-	if err := readMsg(c, &r); err != nil || !r.OK {
-		t.Fatalf("handshake reply = %+v, %v", r, err)
-	}
-	if err := writeMsg(c, &confirm{OK: true}); err != nil {
-		t.Fatal(err)
+	if err := dialHandshake(c, stranger("j", ""), 1, 0, l1.Addr()); err != nil {
+		t.Fatalf("handshake = %v", err)
 	}
 	got := <-res
 	if got.err != nil {

@@ -23,13 +23,14 @@ func impls() []string {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// connect builds a loopback mesh of size ranks with the given options.
+// connect builds a loopback mesh of size ranks with the given options; the
+// ranks share a token, so every link is authenticated.
 func connect(tb testing.TB, size int, impl string, sockets int, job string) []transport.Endpoint {
 	tb.Helper()
 	ls := make([]*Listener, size)
 	addrs := make([]string, size)
 	for r := range size {
-		l, err := Listen(Config{Rank: r, Size: size, BindAddr: "127.0.0.1", SocketsPerPeer: sockets, JobID: job, Impl: impl, Logger: quiet})
+		l, err := Listen(Config{Rank: r, Size: size, BindAddr: "127.0.0.1", SocketsPerPeer: sockets, JobID: job, Token: job + "-token", Impl: impl, Logger: quiet})
 		if err != nil {
 			tb.Fatalf("Listen(rank %d) = %v", r, err)
 		}
