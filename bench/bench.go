@@ -119,7 +119,7 @@ func ParseOps(s string) ([]schedule.Coll, error) {
 		}
 		c, err := schedule.ParseColl(name)
 		if err != nil {
-			return nil, fmt.Errorf("-op %q: %v (want allreduce, broadcast, reduce, allgather, reducescatter, alltoall, gather, scatter, sendrecv, barrier or all)", name, err)
+			return nil, fmt.Errorf("-op %q: unknown operation (want allreduce, broadcast, reduce, allgather, reducescatter, alltoall, gather, scatter, sendrecv, barrier or all)", name)
 		}
 		ops = append(ops, c)
 	}
@@ -166,6 +166,16 @@ func (o *Options) Validate(n int) error {
 	case o.Root < 0 || o.Root >= n:
 		return fmt.Errorf("bench: -r %d: root out of range for %d ranks", o.Root, n)
 	}
+	if o.Algo != collective.AlgoAuto {
+		for _, op := range o.Ops {
+			if op == schedule.SendRecv {
+				continue
+			}
+			if !slices.Contains(schedule.Available(op), o.Algo) {
+				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", o.Algo, op, schedule.Available(op))
+			}
+		}
+	}
 	return nil
 }
 
@@ -198,7 +208,13 @@ func Run(ctx context.Context, c *collective.Comm, o Options, w io.Writer) (*Summ
 		if c.Rank() == 0 && !o.JSON {
 			printHeader(w, c, coll, &o)
 		}
-		for _, bytes := range o.sizes() {
+		sizes := o.sizes()
+		if coll == schedule.Barrier {
+			sizes = []int64{0} // a barrier moves no data: one row
+		}
+		var opBus float64
+		var opRows int
+		for _, bytes := range sizes {
 			rows, err := measure(ctx, c, coll, bytes, &o)
 			if err != nil {
 				return sum, err
@@ -212,8 +228,12 @@ func Run(ctx context.Context, c *collective.Comm, o Options, w io.Writer) (*Summ
 				if r.InPlace {
 					continue
 				}
-				busTotal += r.BusBW
-				busRows++
+				if coll != schedule.Barrier {
+					busTotal += r.BusBW
+					busRows++
+					opBus += r.BusBW
+					opRows++
+				}
 				if o.JSON {
 					continue
 				}
@@ -228,6 +248,9 @@ func Run(ctx context.Context, c *collective.Comm, o Options, w io.Writer) (*Summ
 			} else {
 				printRow(w, rows)
 			}
+		}
+		if c.Rank() == 0 && !o.JSON && opRows > 0 && len(o.Ops) > 1 {
+			fmt.Fprintf(w, "# %s avg bus bandwidth : %.6g\n#\n", coll, opBus/float64(opRows))
 		}
 	}
 	if busRows > 0 {
@@ -248,11 +271,11 @@ func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, o *Options
 	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d, check %v\n",
 		coll, c.Size(), c.Transport(), algo, o.Iters, o.Warmup, o.Check)
 	fmt.Fprintf(w, "# cost model: %s=%s\n", collective.EnvCosts, collective.FormatCosts(c.Costs()))
-	fmt.Fprintf(w, "#%76s %-44s  %-44s\n", "", "out-of-place", "in-place")
-	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %6s  %8s %8s %8s %8s %6s\n",
-		"size", "count", "type", "redop", "root", "algo", "time", "p50", "p99", "busbw", "#wrong", "time", "p50", "p99", "busbw", "#wrong")
-	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %6s  %8s %8s %8s %8s %6s\n",
-		"(B)", "(elements)", "", "", "", "", "(us)", "(us)", "(us)", "(GB/s)", "", "(us)", "(us)", "(us)", "(GB/s)", "")
+	fmt.Fprintf(w, "#%55s %-55s  %-55s\n", "", "out-of-place", "in-place")
+	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %8s %6s  %10s %8s %8s %8s %8s %6s\n",
+		"size", "count", "type", "redop", "root", "algo", "time", "p50", "p99", "algbw", "busbw", "#wrong", "time", "p50", "p99", "algbw", "busbw", "#wrong")
+	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %8s %6s  %10s %8s %8s %8s %8s %6s\n",
+		"(B)", "(elements)", "", "", "", "", "(us)", "(us)", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(us)", "(us)", "(GB/s)", "(GB/s)", "")
 }
 
 func printRow(w io.Writer, rows []Row) {
@@ -263,7 +286,7 @@ func printRow(w io.Writer, rows []Row) {
 		if i > 0 {
 			sep = "  "
 		}
-		fmt.Fprintf(w, "%s%10.2f %8.2f %8.2f %8.3f %6d", sep, x.TimeUS, x.P50US, x.P99US, x.BusBW, x.Wrong)
+		fmt.Fprintf(w, "%s%10.2f %8.2f %8.2f %8.3f %8.3f %6d", sep, x.TimeUS, x.P50US, x.P99US, x.AlgBW, x.BusBW, x.Wrong)
 	}
 	fmt.Fprintln(w)
 }

@@ -100,9 +100,9 @@ func TestRunJSON(t *testing.T) {
 			t.Errorf("row %s %d: busbw %v; want algbw x factor = %v", r.Op, r.Bytes, r.BusBW, want)
 		}
 	}
-	// 10 ops x sizes 8, 64, 512, 4096 x (out-of-place, in-place)
-	if rows != 10*4*2 {
-		t.Errorf("got %d rows; want 80", rows)
+	// 9 ops x sizes 8, 64, 512, 4096, plus one barrier row, x (out-of-place, in-place)
+	if rows != (9*4+1)*2 {
+		t.Errorf("got %d rows; want 74", rows)
 	}
 }
 

@@ -538,3 +538,37 @@ func TestMismatchZeroCount(t *testing.T) {
 		})
 	}
 }
+
+// TestMismatchSkipped: a rank that called an operation which sends nothing
+// (count 0) while the others called Barrier still gets ErrMismatch, over
+// links that keep each peer's frames in order, before the timeout.
+func TestMismatchSkipped(t *testing.T) {
+	for _, tr := range []string{TransportInproc, TransportTCP} {
+		t.Run(tr, func(t *testing.T) {
+			start := time.Now()
+			errs := eachRank(t, tr, 3, 20*time.Second, func(ctx context.Context, c *Comm) error {
+				var err error
+				if c.Rank() == 1 {
+					err = c.Barrier(ctx)
+				} else {
+					err = AllReduce(ctx, c, []float32{}, []float32{}, Sum)
+					if err == nil {
+						err = c.Barrier(ctx)
+					}
+				}
+				if err == nil {
+					err = c.Barrier(ctx)
+				}
+				return err
+			})
+			for r, err := range errs {
+				if !errors.Is(err, ErrMismatch) {
+					t.Errorf("rank %d: err = %v; want ErrMismatch", r, err)
+				}
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %v; want well under the timeout", d)
+			}
+		})
+	}
+}

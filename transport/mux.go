@@ -246,6 +246,13 @@ type Mux struct {
 	// something else (a correct schedule's frames are all received before
 	// the receiver finishes), so it is a mismatch.
 	finished map[uint32]Header
+	// fifo says frames from one peer arrive in the order it sent them
+	// (SetFIFO). Then latest[comm][src], the KindColl frame with the highest
+	// Seq seen from src, proves src has finished every earlier operation: a
+	// receive from src for an earlier operation can never be satisfied,
+	// which is a mismatch (src skipped an operation this rank is in).
+	fifo   bool
+	latest map[uint32][]Header
 
 	nPosted    int   // receives in posted
 	nUnexp     int   // complete frames in unexp
@@ -278,6 +285,7 @@ func NewMux(rank, size int) *Mux {
 		expects:  make(map[commSeq]Header),
 		early:    make(map[commSeq]early),
 		finished: make(map[uint32]Header),
+		latest:   make(map[uint32][]Header),
 	}
 	m.cond.L = &m.mu
 	return m
@@ -303,6 +311,61 @@ func (m *Mux) SetControlHandler(fn func(h *Header, payload []byte)) {
 // or a transport's reader); it must not block.
 func (m *Mux) SetMismatchHandler(fn func(*MismatchError)) {
 	m.mismatch.Store(&fn)
+}
+
+// SetFIFO tells the Mux whether its transport delivers the frames of each
+// peer in the order they were sent (inproc; tcp with one socket per peer).
+// With FIFO delivery the Mux also detects a peer that skipped an operation
+// this rank is waiting in. Call it before traffic starts.
+func (m *Mux) SetFIFO(fifo bool) {
+	m.mu.Lock()
+	m.fifo = fifo
+	m.mu.Unlock()
+}
+
+// skippedLocked reports the mismatch, if any, that a posted KindColl
+// receive for k can never be satisfied because its source already sent a
+// frame of a later operation.
+func (m *Mux) skippedLocked(k Key) *MismatchError {
+	if !m.fifo || k.Kind != KindColl {
+		return nil
+	}
+	l := m.latest[k.Comm]
+	if l == nil || l[k.Src].Seq <= k.Seq {
+		return nil
+	}
+	local, ok := m.expects[commSeq{k.Comm, k.Seq}]
+	if !ok {
+		return nil
+	}
+	return &MismatchError{Local: local, Remote: l[k.Src]}
+}
+
+// noteLatestLocked records a KindColl frame and, with FIFO delivery, fails
+// the comm if a receive posted from its source for an earlier operation is
+// thereby known to be unsatisfiable.
+func (m *Mux) noteLatestLocked(h *Header) *MismatchError {
+	if !m.fifo {
+		return nil
+	}
+	l := m.latest[h.Comm]
+	if l == nil {
+		l = make([]Header, m.size)
+		m.latest[h.Comm] = l
+	}
+	if h.Seq <= l[h.Src].Seq {
+		return nil
+	}
+	l[h.Src] = *h
+	for k := range m.posted {
+		if k.Kind == KindColl && k.Comm == h.Comm && k.Src == h.Src && k.Seq < h.Seq {
+			if mm := m.skippedLocked(k); mm != nil && m.failCommLocked(h.Comm, mm) {
+				return mm
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // Post registers r. If a frame with r.Key is already buffered, it is copied
@@ -368,6 +431,12 @@ func (m *Mux) Post(r *Recv) error {
 	if pe := m.peerErr[k.Src]; pe != nil {
 		r.complete(nil, pe)
 		m.mu.Unlock()
+		return nil
+	}
+	if mm := m.skippedLocked(k); mm != nil && m.failCommLocked(k.Comm, mm) {
+		r.complete(nil, mm)
+		m.mu.Unlock()
+		m.notifyMismatch(mm)
 		return nil
 	}
 	r.next = nil
@@ -564,6 +633,9 @@ func (m *Mux) admitLocked(h *Header) (ok, expected bool, mm *MismatchError) {
 	}
 	if h.Kind != KindColl {
 		return true, false, nil
+	}
+	if mm := m.noteLatestLocked(h); mm != nil {
+		return false, false, mm
 	}
 	local, expected := m.expects[commSeq{h.Comm, h.Seq}]
 	if !expected {
@@ -923,6 +995,7 @@ func (m *Mux) ResetComm(comm uint32) {
 	m.mu.Lock()
 	delete(m.commErr, comm)
 	delete(m.finished, comm)
+	delete(m.latest, comm)
 	m.mu.Unlock()
 }
 

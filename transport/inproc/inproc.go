@@ -22,6 +22,7 @@ func NewFabric(size int) *Fabric {
 	f := &Fabric{eps: make([]*endpoint, size)}
 	for r := range f.eps {
 		f.eps[r] = &endpoint{fabric: f, rank: r, mux: transport.NewMux(r, size)}
+		f.eps[r].mux.SetFIFO(true) // Send delivers synchronously, in order
 	}
 	return f
 }

@@ -63,6 +63,8 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 		peers: make([]*peer, cfg.Size),
 		log:   cfg.Logger,
 	}
+	// One socket per peer delivers each peer's frames in order.
+	e.mux.SetFIFO(cfg.SocketsPerPeer == 1)
 	var err error
 	for p, cs := range conns {
 		if p == cfg.Rank {
