@@ -70,6 +70,11 @@ func TestBenchTable(t *testing.T) {
 
 // startRanks starts n rankprog processes against a store of the test's own.
 func startRanks(t *testing.T, n int, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
+	return startRanksEnv(t, n, nil, args...)
+}
+
+// startRanksEnv is startRanks with extra environment variables.
+func startRanksEnv(t *testing.T, n int, env []string, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
 	t.Helper()
 	store, err := rendezvous.Listen("127.0.0.1:0")
 	if err != nil {
@@ -85,6 +90,7 @@ func startRanks(t *testing.T, n int, args ...string) ([]*exec.Cmd, []*syncWriter
 			"KIZUNA_RANK="+strconv.Itoa(r), "KIZUNA_WORLD_SIZE="+strconv.Itoa(n),
 			"KIZUNA_MASTER_ADDR="+store.Addr(), "KIZUNA_EXTERNAL_STORE=1",
 			"KIZUNA_JOB_ID="+t.Name(), "KIZUNA_TIMEOUT=60s")
+		cmd.Env = append(cmd.Env, env...)
 		outs[r], errs[r] = &syncWriter{w: new(bytes.Buffer)}, &syncWriter{w: new(bytes.Buffer)}
 		cmd.Stdout, cmd.Stderr = outs[r], errs[r]
 		if err := cmd.Start(); err != nil {
@@ -166,4 +172,48 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// TestPeerStalled: a rank stopped with SIGSTOP (alive, but reading
+// nothing) while the root is blocked writing 64 MiB broadcasts to it: every
+// other rank fails by KIZUNA_TIMEOUT, the root included, instead of hanging.
+func TestPeerStalled(t *testing.T) {
+	const n, victim = 3, 2
+	cmds, outs, errs := startRanksEnv(t, n, []string{"KIZUNA_TIMEOUT=3s"}, "-mode", "bcast")
+	t.Cleanup(func() { cmds[victim].Process.Signal(syscall.SIGCONT) })
+	deadline := time.Now().Add(60 * time.Second)
+	for r := range n {
+		for !strings.Contains(outs[r].String(), "ready") {
+			if time.Now().After(deadline) {
+				t.Fatalf("rank %d never got ready: %s", r, errs[r])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	cmds[victim].Process.Signal(syscall.SIGSTOP)
+	var wg sync.WaitGroup
+	for r := range n {
+		if r == victim {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			go func() { done <- cmds[r].Wait() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("rank %d exited 0 while rank %d was stopped", r, victim)
+				}
+			case <-time.After(45 * time.Second):
+				t.Errorf("rank %d still running 45 s after rank %d stopped (timeout 3 s); stderr: %s", r, victim, errs[r])
+				cmds[r].Process.Kill()
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("survivors failed %v after the stop", time.Since(start))
 }

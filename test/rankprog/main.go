@@ -5,6 +5,8 @@
 //	                against the oracle; prints "ok N cases"
 //	-mode loop      all-reduce in a loop until an error; prints "ready" once
 //	                the first call succeeded and the error at the end
+//	-mode bcast     like loop, with 64 MiB broadcasts from rank 0 (rank 0
+//	                only sends, so a stalled peer blocks its writes)
 //
 // Modes for `kizuna run`'s tests:
 //
@@ -91,6 +93,16 @@ func run() error {
 		return nil
 	case "oracle":
 		return oracleCases(ctx, c)
+	case "bcast":
+		buf := make([]byte, 64<<20)
+		for i := 0; ; i++ {
+			if err := c.BroadcastBytes(ctx, buf, buf, collective.Uint8, 0); err != nil {
+				return err
+			}
+			if i == 0 {
+				fmt.Println("ready")
+			}
+		}
 	case "loop":
 		buf := make([]float32, 1<<14)
 		for i := 0; ; i++ {
