@@ -335,7 +335,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscrib
 type daemon struct {
 	name string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncWriter   // read while the daemon still writes
 	done chan struct{} // closed when cmd has been waited for
 	err  error         // set before done is closed
 	logs []string      // files worth showing when something fails
@@ -349,7 +349,7 @@ func startDaemon(t *testing.T, dir, name string, cred *syscall.Credential, env [
 	cmd.Env = env
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	d := &daemon{name: name, cmd: cmd, out: new(bytes.Buffer), done: make(chan struct{})}
+	d := &daemon{name: name, cmd: cmd, out: &syncWriter{w: new(bytes.Buffer)}, done: make(chan struct{})}
 	d.logs = []string{filepath.Join(dir, "log", name+".log"), filepath.Join(dir, "munge", name+".log")}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {

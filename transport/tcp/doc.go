@@ -13,6 +13,26 @@
 // up, or an error naming the ranks still missing when its context ends. Every
 // goroutine Connect starts has returned when it returns.
 //
+// # Authentication
+//
+// The same handshake authenticates both ends with Config.Token, the job's
+// shared secret, without sending it: each side sends a fresh 32-byte random
+// nonce and proves it holds the token with an HMAC-SHA256, keyed with the
+// token, of a transcript that binds the prover's role (dialer or acceptor),
+// the job id, both ranks, the job size, the socket index and count and both
+// nonces. A proof is therefore good for one connection in one direction only:
+// a recorded handshake cannot be replayed, nor the acceptor's proof reflected
+// back as the dialer's. The acceptor proves first; a dialer that finds the
+// proof wrong says so and fails Connect at once with ErrAuthFailed, and an
+// acceptor that gets a wrong proof, or none, closes the connection with a
+// warning naming its address and goes on accepting. No link is held for a
+// dialer until it has proved itself, so a stranger that knows the job id
+// cannot keep a rank out by starting handshakes in its name. Ranks without a
+// token run the same exchange keyed with the empty token: they accept each
+// other, and anyone else who can reach their ports. The handshake
+// authenticates; it does not encrypt, so the frames that follow are neither
+// secret nor protected from an attacker on the path between two ranks.
+//
 // # Frames
 //
 // A frame is the 64-byte binary header (transport.Header.MarshalTo) followed

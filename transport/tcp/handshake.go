@@ -308,43 +308,44 @@ func checkReply(r *reply, peer int, cfg *resolved) string {
 }
 
 // acceptHandshake runs the acceptor's side of the handshake on rw, at rank
-// cfg.Rank. reserve claims the (peer, socket) pair the hello names; once it
-// has, peer and sock name that pair even when err is not nil, so that the
-// caller can release it (both are -1 before). A *refusal is a hello that this
-// rank refuses and should answer with its reason; an error mentioning
+// cfg.Rank, and returns the dialer's rank and socket index once it has
+// proved it holds the token. linked reports whether a link for a (peer,
+// socket) pair is up already; such a hello is refused at once. No pair is
+// held for a dialer until it has proved itself, so a stranger cannot keep a
+// rank out by starting handshakes in its name. A *refusal is a hello that
+// this rank refuses and should answer with its reason; an error mentioning
 // reasonAuth is a dialer that failed authentication.
-func acceptHandshake(rw io.ReadWriter, cfg *resolved, reserve func(peer, sock int) bool) (peer, sock int, err error) {
-	peer, sock = -1, -1
+func acceptHandshake(rw io.ReadWriter, cfg *resolved, linked func(peer, sock int) bool) (peer, sock int, err error) {
 	var h hello
 	if err := readMsg(rw, &h); err != nil {
-		return peer, sock, err
+		return -1, -1, err
 	}
 	if reason := checkHello(&h, cfg); reason != "" {
-		return peer, sock, &refusal{reason}
+		return -1, -1, &refusal{reason}
 	}
-	if !reserve(h.Rank, h.Socket) {
-		return peer, sock, &refusal{fmt.Sprintf("duplicate connection for rank %d socket %d", h.Rank, h.Socket)}
+	if linked(h.Rank, h.Socket) {
+		return -1, -1, &refusal{fmt.Sprintf("duplicate connection for rank %d socket %d", h.Rank, h.Socket)}
 	}
 	peer, sock = h.Rank, h.Socket
 	na := newNonce()
 	r := reply{OK: true, Magic: handshakeMagic, Job: cfg.JobID, Rank: cfg.Rank, Size: cfg.Size, Nonce: na,
 		Proof: proof(cfg.Token, roleAcceptor, cfg.JobID, peer, cfg.Rank, cfg.Size, sock, cfg.SocketsPerPeer, h.Nonce, na)}
 	if err := writeMsg(rw, &r); err != nil {
-		return peer, sock, err
+		return -1, -1, err
 	}
 	var cf confirm
 	if err := readMsg(rw, &cf); err != nil {
-		return peer, sock, err
+		return -1, -1, err
 	}
 	switch {
 	case !cf.OK && cf.Reason == reasonAuth:
-		return peer, sock, errors.New(reasonAuth + ": the peer rejected this rank's proof (token mismatch)")
+		return -1, -1, errors.New(reasonAuth + ": the peer rejected this rank's proof (token mismatch)")
 	case !cf.OK:
-		return peer, sock, fmt.Errorf("%w: %s", errRefused, cf.Reason)
+		return -1, -1, fmt.Errorf("%w: %s", errRefused, cf.Reason)
 	}
 	want := proof(cfg.Token, roleDialer, cfg.JobID, peer, cfg.Rank, cfg.Size, sock, cfg.SocketsPerPeer, h.Nonce, na)
 	if !hmac.Equal(cf.Proof, want) {
-		return peer, sock, errors.New(reasonAuth + ": wrong proof from the peer (token mismatch)")
+		return -1, -1, errors.New(reasonAuth + ": wrong proof from the peer (token mismatch)")
 	}
 	return peer, sock, nil
 }

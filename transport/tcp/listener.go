@@ -69,13 +69,12 @@ type mesh struct {
 	cfg   *resolved
 	addrs []string
 
-	mu       sync.Mutex
-	links    [][]*net.TCPConn // [peer][socket]; nil until the handshake completes
-	reserved [][]bool         // [peer][socket]: a handshake for it is in progress or done
-	missing  int              // links not yet up
-	done     chan struct{}    // closed when missing reaches 0
-	fatal    error            // first unrecoverable error (a dial refused)
-	failed   chan struct{}    // closed when fatal is set
+	mu      sync.Mutex
+	links   [][]*net.TCPConn // [peer][socket]; nil until the handshake completes
+	missing int              // links not yet up
+	done    chan struct{}    // closed when missing reaches 0
+	fatal   error            // first unrecoverable error (a dial refused)
+	failed  chan struct{}    // closed when fatal is set
 }
 
 // Connect builds the full mesh: for each pair of ranks the lower dials the
@@ -106,16 +105,14 @@ func (l *Listener) Connect(ctx context.Context, addrs []string) (transport.Endpo
 
 	m := &mesh{
 		l: l, cfg: cfg, addrs: addrs,
-		links:    make([][]*net.TCPConn, cfg.Size),
-		reserved: make([][]bool, cfg.Size),
-		missing:  (cfg.Size - 1) * cfg.SocketsPerPeer,
-		done:     make(chan struct{}),
-		failed:   make(chan struct{}),
+		links:   make([][]*net.TCPConn, cfg.Size),
+		missing: (cfg.Size - 1) * cfg.SocketsPerPeer,
+		done:    make(chan struct{}),
+		failed:  make(chan struct{}),
 	}
 	for p := range cfg.Size {
 		if p != cfg.Rank {
 			m.links[p] = make([]*net.TCPConn, cfg.SocketsPerPeer)
-			m.reserved[p] = make([]bool, cfg.SocketsPerPeer)
 		}
 	}
 	if m.missing == 0 {
@@ -187,32 +184,28 @@ func (m *mesh) setFatal(err error) {
 	}
 }
 
-// register records a completed link.
-func (m *mesh) register(peer, sock int, c *net.TCPConn) {
+// register records a completed link (peer, sock), unless that link is up
+// already; it reports whether it did. Only the goroutine that dials (peer,
+// sock), or, for the lower ranks' links, accepting goroutines, register it.
+func (m *mesh) register(peer, sock int, c *net.TCPConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.links[peer][sock] != nil {
+		return false
+	}
 	m.links[peer][sock] = c
 	m.missing--
 	if m.missing == 0 {
 		close(m.done)
 	}
-}
-
-// reserve claims (peer, sock) for a handshake; false if it is taken.
-func (m *mesh) reserve(peer, sock int) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.reserved[peer][sock] {
-		return false
-	}
-	m.reserved[peer][sock] = true
 	return true
 }
 
-func (m *mesh) unreserve(peer, sock int) {
+// linked reports whether the link (peer, sock) is up.
+func (m *mesh) linked(peer, sock int) bool {
 	m.mu.Lock()
-	m.reserved[peer][sock] = false
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	return m.links[peer][sock] != nil
 }
 
 // acceptLoop accepts connections until the listener is closed, and runs each
@@ -262,16 +255,13 @@ func (m *mesh) accept(ctx context.Context, c *net.TCPConn) {
 		}
 		_ = c.Close()
 	}
-	peer, sock := -1, -1
+	var peer, sock int
 	err := withDeadline(ctx, c, func() error {
 		var err error
-		peer, sock, err = acceptHandshake(c, cfg, m.reserve)
+		peer, sock, err = acceptHandshake(c, cfg, m.linked)
 		return err
 	})
 	if err != nil {
-		if peer >= 0 {
-			m.unreserve(peer, sock)
-		}
 		var rf *refusal
 		switch {
 		case errors.As(err, &rf):
@@ -283,7 +273,11 @@ func (m *mesh) accept(ctx context.Context, c *net.TCPConn) {
 		}
 		return
 	}
-	m.register(peer, sock, c)
+	if !m.register(peer, sock, c) {
+		// Two handshakes in the name of (peer, sock) both proved the
+		// token: the dialer retried one this rank had accepted.
+		refuse(fmt.Sprintf("duplicate connection for rank %d socket %d", peer, sock), false)
+	}
 }
 
 type refusal struct{ reason string }
@@ -318,7 +312,7 @@ func (m *mesh) dial(ctx context.Context, peer, sock int) {
 		c := nc.(*net.TCPConn)
 		err = withDeadline(ctx, c, func() error { return dialHandshake(c, cfg, peer, sock, addr) })
 		if err == nil {
-			m.register(peer, sock, c)
+			m.register(peer, sock, c) // no one else links (peer, sock): the lower rank dials
 			return
 		}
 		_ = c.Close()
