@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 	"github.com/kizuna-hpc/kizuna/rendezvous"
 	"github.com/kizuna-hpc/kizuna/transport"
@@ -388,19 +386,6 @@ func (c *Comm) setBroken(err error) bool {
 	return true
 }
 
-// controlMsg is the msgpack body of a KindControl frame.
-type controlMsg struct {
-	Type   string `msgpack:"t"` // "abort"
-	Comm   uint32 `msgpack:"c"`
-	Origin int    `msgpack:"o"`
-	Lost   int    `msgpack:"l"`
-	Kind   string `msgpack:"k"` // "mismatch", "abort", "peer", "other"
-	Reason string `msgpack:"r"`
-}
-
-// maxControl bounds a control message read from the wire.
-const maxControl = 64 << 10
-
 // announce tells every other rank that this communicator failed, so that
 // ranks waiting on a third rank fail promptly instead of at the timeout.
 func (c *Comm) announce(re *RemoteError) {
@@ -413,7 +398,7 @@ func (c *Comm) announce(re *RemoteError) {
 	case re.Lost >= 0:
 		kind = "peer"
 	}
-	body, err := msgpack.Marshal(&controlMsg{Type: "abort", Comm: c.id, Origin: re.Origin, Lost: re.Lost, Kind: kind, Reason: re.Reason})
+	body, err := encodeControl(&controlMsg{Type: "abort", Comm: c.id, Origin: re.Origin, Lost: re.Lost, Kind: kind, Reason: re.Reason})
 	if err != nil || len(body) > maxControl {
 		return
 	}
@@ -436,8 +421,8 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 		c.log.Warn("oversized control frame dropped", "from", h.Src, "bytes", len(payload))
 		return
 	}
-	var m controlMsg
-	if err := msgpack.Unmarshal(payload, &m); err != nil || m.Type != "abort" {
+	m, err := decodeControl(payload)
+	if err != nil || m.Type != "abort" {
 		c.log.Warn("malformed control frame dropped", "from", h.Src)
 		return
 	}
