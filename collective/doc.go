@@ -6,15 +6,19 @@
 //
 // From an explicit Config (New), from KIZUNA_* environment variables
 // (NewFromEnv: KIZUNA_RANK, KIZUNA_WORLD_SIZE, KIZUNA_LOCAL_RANK,
-// KIZUNA_LOCAL_WORLD_SIZE, KIZUNA_MASTER_ADDR, KIZUNA_JOB_ID, KIZUNA_TIMEOUT,
-// KIZUNA_ALGO, KIZUNA_CHUNK_BYTES, KIZUNA_COSTS, KIZUNA_LOG), or as n goroutine
-// ranks in one process (NewLocal, RunLocal) over the in-process transport or
-// real TCP on loopback.
+// KIZUNA_LOCAL_WORLD_SIZE, KIZUNA_MASTER_ADDR, KIZUNA_JOB_ID, KIZUNA_TOKEN,
+// KIZUNA_TIMEOUT, KIZUNA_ALGO, KIZUNA_CHUNK_BYTES, KIZUNA_COSTS,
+// KIZUNA_TRANSPORT, KIZUNA_EXTERNAL_STORE, KIZUNA_LOG; without KIZUNA_RANK,
+// the variables of Open MPI, MPICH/Intel MPI, PMIx, Slurm, torchrun or a
+// Kubernetes indexed Job, see launchers.go), or as n goroutine ranks in one
+// process (NewLocal, RunLocal) over the in-process transport or real TCP on
+// loopback.
 //
 // Ranks meet at a rendezvous store (package rendezvous) served at
 // KIZUNA_MASTER_ADDR by rank 0 (or by a launcher, KIZUNA_EXTERNAL_STORE=1),
 // namespaced by KIZUNA_JOB_ID; each publishes its listen address and then
-// connects to every peer.
+// connects to every peer. Every connection, to the store and between ranks,
+// is authenticated with KIZUNA_TOKEN by an HMAC-SHA256 challenge-response.
 //
 // # Operations
 //
