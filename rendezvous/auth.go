@@ -1,19 +1,17 @@
 package rendezvous
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
+
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 )
 
 // Authentication: the hello exchange is a mutual HMAC-SHA256
 // challenge-response keyed with the job's token (see the package
 // documentation), so that the token itself never crosses the wire.
 const (
-	nonceSize = 32
-	proofSize = sha256.Size
+	nonceSize = auth.NonceSize
+	proofSize = auth.ProofSize
 	// authContext opens every proof's transcript.
 	authContext = "kizuna rendezvous handshake v2"
 	// Roles bound into a proof, so that the server's proof is never valid as
@@ -32,22 +30,11 @@ var errAuth = errors.New("authentication failed")
 
 // proof returns the HMAC-SHA256, keyed with token, of the transcript of one
 // connection (the client's nonce nc and the server's ns) as the side named
-// by role sends it. Every field is length-prefixed, so no two transcripts
-// encode alike.
+// by role sends it: authContext, role, nc and ns, each length-prefixed (see
+// package auth), so no two transcripts encode alike.
 func proof(token, role string, nc, ns []byte) []byte {
-	var b []byte
-	for _, f := range [][]byte{[]byte(authContext), []byte(role), nc, ns} {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
-		b = append(b, f...)
-	}
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write(b)
-	return m.Sum(nil)
-}
-
-// newNonce returns nonceSize random bytes.
-func newNonce() []byte {
-	n := make([]byte, nonceSize)
-	rand.Read(n) // never fails (crypto/rand since Go 1.24)
-	return n
+	t := auth.NewTranscript(authContext, role)
+	t.Field(nc)
+	t.Field(ns)
+	return t.Proof(token)
 }

@@ -3,6 +3,7 @@ package rendezvous
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -124,10 +126,10 @@ func TestAuthStrangersRefused(t *testing.T) {
 
 	frameOf := func(encode func(e *msgpack.Encoder) error) []byte {
 		fw := newFrameWriter()
-		if err := encode(fw.begin()); err != nil {
+		if err := encode(fw.Begin()); err != nil {
 			t.Fatal(err)
 		}
-		b, err := fw.finish(maxHelloFrame)
+		b, err := fw.Finish(maxHelloFrame)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,12 +138,12 @@ func TestAuthStrangersRefused(t *testing.T) {
 	// answer sends a hello, reads the ack and sends what reply makes of it.
 	answer := func(reply func(ack *helloAck) []byte) func(conn net.Conn) error {
 		return func(conn net.Conn) error {
-			h := hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: newNonce()}
+			h := hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: auth.NewNonce()}
 			if _, err := conn.Write(frameOf(func(e *msgpack.Encoder) error { return encodeHello(e, &h) })); err != nil {
 				return err
 			}
-			var fr frameReader
-			b, err := fr.read(conn, maxHelloFrame)
+			fr := newFrameReader()
+			b, err := fr.Read(conn, maxHelloFrame)
 			if err != nil {
 				return err
 			}
@@ -229,19 +231,19 @@ func TestAuthStrangersRefused(t *testing.T) {
 func FuzzHandshake(f *testing.F) {
 	frameOf := func(encode func(e *msgpack.Encoder) error) []byte {
 		fw := newFrameWriter()
-		if err := encode(fw.begin()); err != nil {
+		if err := encode(fw.Begin()); err != nil {
 			f.Fatal(err)
 		}
-		b, _ := fw.finish(maxHelloFrame)
+		b, _ := fw.Finish(maxHelloFrame)
 		return bytes.Clone(b)
 	}
-	h := hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: newNonce()}
+	h := hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: auth.NewNonce()}
 	good := frameOf(func(e *msgpack.Encoder) error { return encodeHello(e, &h) })
 	f.Add(good)
 	f.Add(append(bytes.Clone(good), frameOf(func(e *msgpack.Encoder) error { return encodeAuth(e, &authFrame{Proof: make([]byte, proofSize)}) })...))
 	f.Add(append(bytes.Clone(good), frameOf(func(e *msgpack.Encoder) error { return encodeAuth(e, &authFrame{}) })...))
 	f.Add(frameOf(func(e *msgpack.Encoder) error {
-		return encodeHelloAck(e, &helloAck{Version: ProtocolVersion, Nonce: newNonce(), Proof: make([]byte, proofSize)})
+		return encodeHelloAck(e, &helloAck{Version: ProtocolVersion, Nonce: auth.NewNonce(), Proof: make([]byte, proofSize)})
 	}))
 	f.Add(frameOf(func(e *msgpack.Encoder) error { return encodeHelloAck(e, &helloAck{Version: 1, Err: "no"}) }))
 	f.Add(lengthOnly(1<<32 - 1))
@@ -254,8 +256,8 @@ func FuzzHandshake(f *testing.F) {
 		if err := answerHello(rw, "tok"); err == nil {
 			t.Fatalf("answerHello(% x) accepted", data)
 		}
-		var fr frameReader
-		b, err := fr.read(bytes.NewReader(data), maxHelloFrame)
+		fr := newFrameReader()
+		b, err := fr.Read(bytes.NewReader(data), maxHelloFrame)
 		if err != nil {
 			return
 		}
@@ -278,6 +280,16 @@ func TestProof(t *testing.T) {
 	base := proof("tok", roleClient, nc, ns)
 	if !bytes.Equal(base, proof("tok", roleClient, nc, ns)) || len(base) != proofSize {
 		t.Fatalf("proof() = %x; want the same %d-byte proof every time", base, proofSize)
+	}
+	// The transcript's bytes are the wire format: these proofs were computed
+	// before the proof moved to package auth, and must never change.
+	for _, g := range []struct{ role, want string }{
+		{roleClient, "ece923d66e6351a8f70ab4ace922f107a6900d629c6253b0e5b34ba3550b3b2b"},
+		{roleServer, "0e049a88d1f2b44aa491f1084fa6ace470b05db3de2cd326820795e8c622a463"},
+	} {
+		if got := hex.EncodeToString(proof("tok", g.role, nc, ns)); got != g.want {
+			t.Errorf("proof(tok, %s, 01.., 02..) = %s; want %s", g.role, got, g.want)
+		}
 	}
 	tests := []struct {
 		name string

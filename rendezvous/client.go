@@ -2,13 +2,15 @@ package rendezvous
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/auth"
+	"github.com/kizuna-hpc/kizuna/internal/wire"
 )
 
 const (
@@ -46,7 +48,7 @@ type clientConn struct {
 	done   chan struct{} // closed when the reader has stopped
 
 	sendMu sync.Mutex
-	fw     *frameWriter // guarded by sendMu
+	fw     *wire.FrameWriter // guarded by sendMu
 
 	mu      sync.Mutex
 	pending map[uint64]chan response // guarded by mu; by request id
@@ -115,20 +117,20 @@ func Dial(ctx context.Context, addr, namespace string, opts ...DialOption) (*Cli
 func handshake(ctx context.Context, conn net.Conn, token string) (permanent bool, err error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	nc := newNonce()
+	nc := auth.NewNonce()
 	fw := newFrameWriter()
-	if err := encodeHello(fw.begin(), &hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: nc}); err != nil {
+	if err := encodeHello(fw.Begin(), &hello{Magic: protocolMagic, Version: ProtocolVersion, Nonce: nc}); err != nil {
 		return true, err
 	}
-	b, err := fw.finish(maxHelloFrame)
+	b, err := fw.Finish(maxHelloFrame)
 	if err != nil {
 		return true, err
 	}
 	if _, err := conn.Write(b); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
-	var fr frameReader
-	if b, err = fr.read(conn, maxHelloFrame); err != nil {
+	fr := newFrameReader()
+	if b, err = fr.Read(conn, maxHelloFrame); err != nil {
 		var fse *frameSizeError
 		return errors.As(err, &fse), fmt.Errorf("read hello ack: %w", err)
 	}
@@ -144,14 +146,14 @@ func handshake(ctx context.Context, conn net.Conn, token string) (permanent bool
 	}
 	// An empty proof tells the server why we hang up.
 	var reply authFrame
-	ok := hmac.Equal(ack.Proof, proof(token, roleServer, nc, ack.Nonce))
+	ok := auth.Equal(ack.Proof, proof(token, roleServer, nc, ack.Nonce))
 	if ok {
 		reply.Proof = proof(token, roleClient, nc, ack.Nonce)
 	}
-	if err := encodeAuth(fw.begin(), &reply); err != nil {
+	if err := encodeAuth(fw.Begin(), &reply); err != nil {
 		return true, err
 	}
-	if b, err = fw.finish(maxHelloFrame); err != nil {
+	if b, err = fw.Finish(maxHelloFrame); err != nil {
 		return true, err
 	}
 	_, err = conn.Write(b)
@@ -512,10 +514,10 @@ func (cc *clientConn) fail(cause error) {
 func (cc *clientConn) send(req *request) error {
 	cc.sendMu.Lock()
 	defer cc.sendMu.Unlock()
-	if err := encodeRequest(cc.fw.begin(), req); err != nil {
+	if err := encodeRequest(cc.fw.Begin(), req); err != nil {
 		return err
 	}
-	b, err := cc.fw.finish(MaxFrameSize)
+	b, err := cc.fw.Finish(MaxFrameSize)
 	if err != nil {
 		return err
 	}
@@ -529,10 +531,10 @@ func (cc *clientConn) send(req *request) error {
 // readLoop delivers answers to their callers until the connection ends.
 func (cc *clientConn) readLoop() {
 	defer close(cc.done)
-	var fr frameReader
+	fr := newFrameReader()
 	dec := newDecoder()
 	for {
-		b, err := fr.read(cc.conn, MaxFrameSize)
+		b, err := fr.Read(cc.conn, MaxFrameSize)
 		if err == nil {
 			var resp response
 			if resp, err = dec.response(b); err == nil {

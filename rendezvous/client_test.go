@@ -636,13 +636,13 @@ func TestDialRefusedFailsAtOnce(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		var fr frameReader
-		if _, err := fr.read(conn, maxHelloFrame); err != nil {
+		fr := newFrameReader()
+		if _, err := fr.Read(conn, maxHelloFrame); err != nil {
 			return
 		}
 		fw := newFrameWriter()
-		encodeHelloAck(fw.begin(), &helloAck{Version: 7, Err: "protocol version 1 not supported"})
-		b, _ := fw.finish(maxHelloFrame)
+		encodeHelloAck(fw.Begin(), &helloAck{Version: 7, Err: "protocol version 1 not supported"})
+		b, _ := fw.Finish(maxHelloFrame)
 		conn.Write(b)
 	}()
 	ctx := testContext(t)
@@ -765,8 +765,8 @@ func TestWaitGivesUpOnSilentServer(t *testing.T) {
 
 func TestMalformedResponseEndsConnection(t *testing.T) {
 	addr := fakeServer(t, func(conn net.Conn) {
-		var fr frameReader
-		if _, err := fr.read(conn, MaxFrameSize); err == nil {
+		fr := newFrameReader()
+		if _, err := fr.Read(conn, MaxFrameSize); err == nil {
 			conn.Write(framed([]byte{0xc1}))
 		}
 		io.Copy(io.Discard, conn)

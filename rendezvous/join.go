@@ -244,14 +244,14 @@ func encodeMember(nonce string, m Member) ([]byte, error) {
 
 func decodeMember(b []byte) (m Member, nonce string, err error) {
 	d := newDecoder()
-	d.reset(b)
-	if err := d.fields(memberFields); err != nil {
+	d.Reset(b)
+	if err := d.Fields(memberFields); err != nil {
 		return Member{}, "", fmt.Errorf("malformed member record: %w", err)
 	}
-	if nonce, err = d.string(maxMemberField); err != nil {
+	if nonce, err = d.Str(maxMemberField); err != nil {
 		return Member{}, "", fmt.Errorf("member nonce: %w", err)
 	}
-	r, err := d.d.DecodeInt64()
+	r, err := d.Msgpack().DecodeInt64()
 	if err != nil {
 		return Member{}, "", fmt.Errorf("member rank: %w", err)
 	}
@@ -259,13 +259,13 @@ func decodeMember(b []byte) (m Member, nonce string, err error) {
 		return Member{}, "", fmt.Errorf("member rank %d out of range", r)
 	}
 	m.Rank = int(r)
-	if m.Addr, err = d.string(maxMemberField); err != nil {
+	if m.Addr, err = d.Str(maxMemberField); err != nil {
 		return Member{}, "", fmt.Errorf("member addr: %w", err)
 	}
-	if m.Host, err = d.string(maxMemberField); err != nil {
+	if m.Host, err = d.Str(maxMemberField); err != nil {
 		return Member{}, "", fmt.Errorf("member host: %w", err)
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return Member{}, "", fmt.Errorf("member record: %w", err)
 	}
 	return m, nonce, nil

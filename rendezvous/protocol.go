@@ -1,13 +1,10 @@
 package rendezvous
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 
+	"github.com/kizuna-hpc/kizuna/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -39,10 +36,6 @@ const (
 	maxHelloFrame = 4 << 10
 	// maxErrorMessage bounds the text of an error response.
 	maxErrorMessage = 64 << 10
-	// frameGrowStep bounds how much a frame buffer grows ahead of the bytes
-	// that actually arrived, so that a peer announcing a large frame and then
-	// stalling does not pin MaxFrameSize bytes.
-	frameGrowStep = 256 << 10
 	// frameKeepCap is the largest buffer a connection keeps between frames;
 	// a bigger one, left by a large value, is dropped after use.
 	frameKeepCap = 1 << 20
@@ -130,7 +123,7 @@ func encodeRequest(e *msgpack.Encoder, r *request) error {
 		e.EncodeUint(r.ID),
 		e.EncodeUint(uint64(r.Op)),
 		e.EncodeString(r.NS),
-		encodeStrings(e, r.Keys),
+		wire.EncodeStrings(e, r.Keys),
 		e.EncodeBytes(r.Value),
 		e.EncodeBytes(r.Old),
 		e.EncodeInt(r.Delta),
@@ -148,8 +141,8 @@ func encodeResponse(e *msgpack.Encoder, r *response) error {
 		e.EncodeUint(r.ID),
 		e.EncodeUint(uint64(r.Status)),
 		e.EncodeBytes(r.Value),
-		encodeValues(e, r.Values),
-		encodeStrings(e, r.Keys),
+		wire.EncodeValues(e, r.Values),
+		wire.EncodeStrings(e, r.Keys),
 		e.EncodeInt(r.Num),
 		e.EncodeBool(r.Swapped),
 		e.EncodeString(r.Msg),
@@ -160,179 +153,30 @@ func encodeResponse(e *msgpack.Encoder, r *response) error {
 	return nil
 }
 
-func encodeStrings(e *msgpack.Encoder, ss []string) error {
-	if ss == nil {
-		return e.EncodeNil()
-	}
-	if err := e.EncodeArrayLen(len(ss)); err != nil {
-		return err
-	}
-	for _, s := range ss {
-		if err := e.EncodeString(s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func encodeValues(e *msgpack.Encoder, vs [][]byte) error {
-	if vs == nil {
-		return e.EncodeNil()
-	}
-	if err := e.EncodeArrayLen(len(vs)); err != nil {
-		return err
-	}
-	for _, v := range vs {
-		if err := e.EncodeBytes(v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// errTruncated reports a length that runs past the end of its frame.
-var errTruncated = errors.New("length runs past the end of the frame")
-
-// decoder decodes msgpack bodies held in memory with bounded allocation: every
-// length is checked against its limit and against the bytes left in the frame
-// before anything is allocated for it. A decoder is owned by one goroutine.
+// decoder decodes the store's messages; wire.Decoder bounds every length
+// against its limit and the bytes left in the frame. A decoder is owned by
+// one goroutine.
 type decoder struct {
-	r       bytes.Reader
-	d       *msgpack.Decoder
-	scratch []byte // reused for strings, which are copied out of it
+	wire.Decoder
 }
 
 func newDecoder() *decoder {
-	d := &decoder{}
-	d.d = msgpack.NewDecoder(&d.r)
-	return d
-}
-
-func (d *decoder) reset(b []byte) {
-	d.r.Reset(b)
-	// bytes.Reader is an io.ByteScanner, so the msgpack decoder reads it
-	// directly and does not buffer ahead.
-	d.d.Reset(&d.r)
-}
-
-// end reports an error when bytes are left over after the last field.
-func (d *decoder) end() error {
-	if n := d.r.Len(); n != 0 {
-		return fmt.Errorf("%d trailing bytes", n)
-	}
-	return nil
-}
-
-// arrayLen decodes an array header of at most max elements; -1 means nil.
-func (d *decoder) arrayLen(max int) (int, error) {
-	n, err := d.d.DecodeArrayLen()
-	if err != nil {
-		return 0, err
-	}
-	// Every element takes at least one byte.
-	if n > max || n > d.r.Len() {
-		return 0, fmt.Errorf("array of %d elements, limit %d, %d bytes left", n, max, d.r.Len())
-	}
-	return n, nil
-}
-
-// fields decodes the array header of a message and checks its field count.
-func (d *decoder) fields(want int) error {
-	n, err := d.d.DecodeArrayLen()
-	if err != nil {
-		return err
-	}
-	if n != want {
-		return fmt.Errorf("message of %d fields, want %d", n, want)
-	}
-	return nil
-}
-
-// bytesLen decodes a str or bin header of at most max bytes; -1 means nil.
-func (d *decoder) bytesLen(max int) (int, error) {
-	n, err := d.d.DecodeBytesLen()
-	if err != nil {
-		return 0, err
-	}
-	if n > max {
-		return 0, fmt.Errorf("%d bytes, limit %d", n, max)
-	}
-	if n > d.r.Len() {
-		return 0, errTruncated
-	}
-	return n, nil
-}
-
-// bytes decodes a str, bin or nil of at most max bytes into a new slice: nil
-// decodes to nil, an empty str or bin to a non-nil empty slice.
-func (d *decoder) bytes(max int) ([]byte, error) {
-	n, err := d.bytesLen(max)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	b := make([]byte, n)
-	if err := d.d.ReadFull(b); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// string decodes a str, bin or nil (as "") of at most max bytes.
-func (d *decoder) string(max int) (string, error) {
-	n, err := d.bytesLen(max)
-	if err != nil || n <= 0 {
-		return "", err
-	}
-	d.scratch = slices.Grow(d.scratch[:0], n)[:n]
-	if err := d.d.ReadFull(d.scratch); err != nil {
-		return "", err
-	}
-	return string(d.scratch), nil
-}
-
-// strings decodes an array of at most maxN strings of at most max bytes each.
-func (d *decoder) strings(maxN, max int) ([]string, error) {
-	n, err := d.arrayLen(maxN)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	ss := make([]string, n)
-	for i := range ss {
-		if ss[i], err = d.string(max); err != nil {
-			return nil, err
-		}
-	}
-	return ss, nil
-}
-
-// values decodes an array of at most maxN values of at most max bytes each.
-func (d *decoder) values(maxN, max int) ([][]byte, error) {
-	n, err := d.arrayLen(maxN)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	vs := make([][]byte, n)
-	for i := range vs {
-		if vs[i], err = d.bytes(max); err != nil {
-			return nil, err
-		}
-	}
-	return vs, nil
+	return &decoder{}
 }
 
 // request decodes a request body. It checks every bound but not the
 // per-operation rules; see request.validate.
 func (d *decoder) request(b []byte) (request, error) {
-	d.reset(b)
+	d.Reset(b)
 	var r request
-	if err := d.fields(requestFields); err != nil {
+	if err := d.Fields(requestFields); err != nil {
 		return request{}, err
 	}
 	var err error
-	if r.ID, err = d.d.DecodeUint64(); err != nil {
+	if r.ID, err = d.Msgpack().DecodeUint64(); err != nil {
 		return request{}, fmt.Errorf("request id: %w", err)
 	}
-	o, err := d.d.DecodeUint64()
+	o, err := d.Msgpack().DecodeUint64()
 	if err != nil {
 		return request{}, fmt.Errorf("request op: %w", err)
 	}
@@ -340,22 +184,22 @@ func (d *decoder) request(b []byte) (request, error) {
 		return request{}, fmt.Errorf("unknown op %d", o)
 	}
 	r.Op = op(o)
-	if r.NS, err = d.string(MaxKeySize); err != nil {
+	if r.NS, err = d.Str(MaxKeySize); err != nil {
 		return request{}, fmt.Errorf("%v namespace: %w", r.Op, err)
 	}
-	if r.Keys, err = d.strings(MaxKeysPerRequest, MaxKeySize); err != nil {
+	if r.Keys, err = d.Strings(MaxKeysPerRequest, MaxKeySize); err != nil {
 		return request{}, fmt.Errorf("%v keys: %w", r.Op, err)
 	}
-	if r.Value, err = d.bytes(MaxValueSize); err != nil {
+	if r.Value, err = d.Bytes(MaxValueSize); err != nil {
 		return request{}, fmt.Errorf("%v value: %w", r.Op, err)
 	}
-	if r.Old, err = d.bytes(MaxValueSize); err != nil {
+	if r.Old, err = d.Bytes(MaxValueSize); err != nil {
 		return request{}, fmt.Errorf("%v old value: %w", r.Op, err)
 	}
-	if r.Delta, err = d.d.DecodeInt64(); err != nil {
+	if r.Delta, err = d.Msgpack().DecodeInt64(); err != nil {
 		return request{}, fmt.Errorf("%v delta: %w", r.Op, err)
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return request{}, fmt.Errorf("%v request: %w", r.Op, err)
 	}
 	return r, nil
@@ -392,16 +236,16 @@ func (r *request) validate() error {
 
 // response decodes a response body.
 func (d *decoder) response(b []byte) (response, error) {
-	d.reset(b)
+	d.Reset(b)
 	var r response
-	if err := d.fields(responseFields); err != nil {
+	if err := d.Fields(responseFields); err != nil {
 		return response{}, err
 	}
 	var err error
-	if r.ID, err = d.d.DecodeUint64(); err != nil {
+	if r.ID, err = d.Msgpack().DecodeUint64(); err != nil {
 		return response{}, fmt.Errorf("response id: %w", err)
 	}
-	s, err := d.d.DecodeUint64()
+	s, err := d.Msgpack().DecodeUint64()
 	if err != nil {
 		return response{}, fmt.Errorf("response status: %w", err)
 	}
@@ -409,25 +253,25 @@ func (d *decoder) response(b []byte) (response, error) {
 		return response{}, fmt.Errorf("unknown status %d", s)
 	}
 	r.Status = status(s)
-	if r.Value, err = d.bytes(MaxValueSize); err != nil {
+	if r.Value, err = d.Bytes(MaxValueSize); err != nil {
 		return response{}, fmt.Errorf("response value: %w", err)
 	}
-	if r.Values, err = d.values(MaxKeysPerRequest, MaxValueSize); err != nil {
+	if r.Values, err = d.Values(MaxKeysPerRequest, MaxValueSize); err != nil {
 		return response{}, fmt.Errorf("response values: %w", err)
 	}
-	if r.Keys, err = d.strings(MaxKeysPerRequest, MaxKeySize); err != nil {
+	if r.Keys, err = d.Strings(MaxKeysPerRequest, MaxKeySize); err != nil {
 		return response{}, fmt.Errorf("response keys: %w", err)
 	}
-	if r.Num, err = d.d.DecodeInt64(); err != nil {
+	if r.Num, err = d.Msgpack().DecodeInt64(); err != nil {
 		return response{}, fmt.Errorf("response number: %w", err)
 	}
-	if r.Swapped, err = d.d.DecodeBool(); err != nil {
+	if r.Swapped, err = d.Msgpack().DecodeBool(); err != nil {
 		return response{}, fmt.Errorf("response swapped flag: %w", err)
 	}
-	if r.Msg, err = d.string(maxErrorMessage); err != nil {
+	if r.Msg, err = d.Str(maxErrorMessage); err != nil {
 		return response{}, fmt.Errorf("response message: %w", err)
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return response{}, fmt.Errorf("response: %w", err)
 	}
 	return r, nil
@@ -479,149 +323,81 @@ func encodeAuth(e *msgpack.Encoder, a *authFrame) error {
 }
 
 func (d *decoder) hello(b []byte) (hello, error) {
-	d.reset(b)
+	d.Reset(b)
 	var h hello
-	n, err := d.d.DecodeArrayLen()
+	n, err := d.Msgpack().DecodeArrayLen()
 	if err != nil {
 		return hello{}, err
 	}
 	if n != 2 && n != 3 {
 		return hello{}, fmt.Errorf("hello of %d fields, want 3 (or 2 from version 1)", n)
 	}
-	if h.Magic, err = d.string(len(protocolMagic)); err != nil {
+	if h.Magic, err = d.Str(len(protocolMagic)); err != nil {
 		return hello{}, fmt.Errorf("hello magic: %w", err)
 	}
-	if h.Version, err = d.d.DecodeUint64(); err != nil {
+	if h.Version, err = d.Msgpack().DecodeUint64(); err != nil {
 		return hello{}, fmt.Errorf("hello version: %w", err)
 	}
 	if n == 3 {
-		if h.Nonce, err = d.bytes(nonceSize); err != nil {
+		if h.Nonce, err = d.Bytes(nonceSize); err != nil {
 			return hello{}, fmt.Errorf("hello nonce: %w", err)
 		}
 	}
-	return h, d.end()
+	return h, d.End()
 }
 
 func (d *decoder) helloAck(b []byte) (helloAck, error) {
-	d.reset(b)
+	d.Reset(b)
 	var a helloAck
-	n, err := d.d.DecodeArrayLen()
+	n, err := d.Msgpack().DecodeArrayLen()
 	if err != nil {
 		return helloAck{}, err
 	}
 	if n != 2 && n != 4 {
 		return helloAck{}, fmt.Errorf("hello ack of %d fields, want 2 or 4", n)
 	}
-	if a.Version, err = d.d.DecodeUint64(); err != nil {
+	if a.Version, err = d.Msgpack().DecodeUint64(); err != nil {
 		return helloAck{}, fmt.Errorf("hello ack version: %w", err)
 	}
-	if a.Err, err = d.string(maxHelloFrame); err != nil {
+	if a.Err, err = d.Str(maxHelloFrame); err != nil {
 		return helloAck{}, fmt.Errorf("hello ack error: %w", err)
 	}
 	if n == 4 {
-		if a.Nonce, err = d.bytes(nonceSize); err != nil {
+		if a.Nonce, err = d.Bytes(nonceSize); err != nil {
 			return helloAck{}, fmt.Errorf("hello ack nonce: %w", err)
 		}
-		if a.Proof, err = d.bytes(proofSize); err != nil {
+		if a.Proof, err = d.Bytes(proofSize); err != nil {
 			return helloAck{}, fmt.Errorf("hello ack proof: %w", err)
 		}
 	}
-	return a, d.end()
+	return a, d.End()
 }
 
 func (d *decoder) auth(b []byte) (authFrame, error) {
-	d.reset(b)
+	d.Reset(b)
 	var a authFrame
-	if err := d.fields(1); err != nil {
+	if err := d.Fields(1); err != nil {
 		return authFrame{}, err
 	}
 	var err error
-	if a.Proof, err = d.bytes(proofSize); err != nil {
+	if a.Proof, err = d.Bytes(proofSize); err != nil {
 		return authFrame{}, fmt.Errorf("proof: %w", err)
 	}
-	return a, d.end()
+	return a, d.End()
 }
 
 // frameSizeError reports a frame whose announced length is zero or above the
 // limit. The connection that sent it is closed.
-type frameSizeError struct {
-	Size, Limit uint32
+type frameSizeError = wire.FrameSizeError
+
+// newFrameReader returns a reader of length-prefixed frames (see
+// wire.FrameReader), owned by one goroutine.
+func newFrameReader() *wire.FrameReader {
+	return &wire.FrameReader{Keep: frameKeepCap}
 }
 
-func (e *frameSizeError) Error() string {
-	return fmt.Sprintf("rendezvous: frame of %d bytes, limit %d", e.Size, e.Limit)
-}
-
-// frameReader reads length-prefixed frames: a big-endian uint32 length, then
-// that many bytes. A frameReader is owned by one goroutine.
-type frameReader struct {
-	hdr [4]byte
-	buf []byte
-}
-
-// read returns the next frame's body, valid until the next call. A length of
-// zero or above max is a *frameSizeError. A clean end of stream before a
-// frame starts is io.EOF; one inside a frame is io.ErrUnexpectedEOF.
-func (f *frameReader) read(r io.Reader, max int) ([]byte, error) {
-	if _, err := io.ReadFull(r, f.hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(f.hdr[:])
-	if n == 0 || n > uint32(max) {
-		return nil, &frameSizeError{Size: n, Limit: uint32(max)}
-	}
-	if cap(f.buf) > frameKeepCap {
-		f.buf = nil
-	}
-	f.buf = f.buf[:0]
-	for len(f.buf) < int(n) {
-		step := min(int(n)-len(f.buf), frameGrowStep)
-		f.buf = slices.Grow(f.buf, step)
-		m, err := io.ReadFull(r, f.buf[len(f.buf):len(f.buf)+step])
-		f.buf = f.buf[:len(f.buf)+m]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-	}
-	return f.buf, nil
-}
-
-// frameWriter encodes one frame at a time into a reused buffer. A
-// frameWriter is owned by one goroutine (or used under its owner's lock).
-type frameWriter struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
-
-func newFrameWriter() *frameWriter {
-	w := &frameWriter{}
-	w.enc = msgpack.NewEncoder(&w.buf)
-	return w
-}
-
-var lengthPlaceholder [4]byte
-
-// begin starts a frame and returns the encoder to write its body with.
-func (w *frameWriter) begin() *msgpack.Encoder {
-	if w.buf.Cap() > frameKeepCap {
-		w.buf = bytes.Buffer{} // the encoder keeps &w.buf, which stays the same
-	}
-	w.buf.Reset()
-	w.buf.Write(lengthPlaceholder[:])
-	return w.enc
-}
-
-// finish ends the frame begun by begin and returns it, length prefix
-// included, valid until the next begin. A body above max is an error.
-func (w *frameWriter) finish(max int) ([]byte, error) {
-	b := w.buf.Bytes()
-	n := len(b) - len(lengthPlaceholder)
-	if n > max {
-		return nil, fmt.Errorf("frame of %d bytes, limit %d", n, max)
-	}
-	binary.BigEndian.PutUint32(b, uint32(n))
-	return b, nil
+// newFrameWriter returns a writer of length-prefixed frames (see
+// wire.FrameWriter), owned by one goroutine (or used under its owner's lock).
+func newFrameWriter() *wire.FrameWriter {
+	return &wire.FrameWriter{Keep: frameKeepCap}
 }

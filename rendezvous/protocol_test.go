@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -22,10 +23,10 @@ import (
 func body(t testing.TB, encode func(*msgpack.Encoder) error) []byte {
 	t.Helper()
 	fw := newFrameWriter()
-	if err := encode(fw.begin()); err != nil {
+	if err := encode(fw.Begin()); err != nil {
 		t.Fatal(err)
 	}
-	b, err := fw.finish(1 << 30)
+	b, err := fw.Finish(1 << 30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func responseBody(t testing.TB, r *response) []byte {
 }
 
 func helloBody(t testing.TB, magic string, version uint64) []byte {
-	h := hello{Magic: magic, Version: version, Nonce: newNonce()}
+	h := hello{Magic: magic, Version: version, Nonce: auth.NewNonce()}
 	return body(t, func(e *msgpack.Encoder) error { return encodeHello(e, &h) })
 }
 
@@ -130,52 +131,6 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("validate(%+v) = %v; want error containing %q", tt.req, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestFrameReader(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      []byte
-		max     int
-		want    []byte
-		wantErr error
-	}{
-		{"frame", framed([]byte("abc")), 3, []byte("abc"), nil},
-		{"empty stream", nil, 8, nil, io.EOF},
-		{"zero length", lengthOnly(0), 8, nil, &frameSizeError{Size: 0, Limit: 8}},
-		{"over limit", lengthOnly(9), 8, nil, &frameSizeError{Size: 9, Limit: 8}},
-		{"largest length", lengthOnly(1<<32 - 1), 8, nil, &frameSizeError{Size: 1<<32 - 1, Limit: 8}},
-		{"cut header", []byte{0, 0}, 8, nil, io.ErrUnexpectedEOF},
-		{"cut body", append(lengthOnly(5), "ab"...), 8, nil, io.ErrUnexpectedEOF},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var fr frameReader
-			got, err := fr.read(bytes.NewReader(tt.in), tt.max)
-			var fse *frameSizeError
-			switch {
-			case errors.As(tt.wantErr, &fse):
-				if !reflect.DeepEqual(err, tt.wantErr) {
-					t.Fatalf("read() = %q, %v; want %v", got, err, tt.wantErr)
-				}
-			case !errors.Is(err, tt.wantErr) || !bytes.Equal(got, tt.want):
-				t.Fatalf("read() = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-// TestFrameReaderGrowsWithData checks that a peer announcing a large frame
-// and sending little pins little memory.
-func TestFrameReaderGrowsWithData(t *testing.T) {
-	var fr frameReader
-	in := append(lengthOnly(MaxFrameSize), make([]byte, 10)...)
-	if _, err := fr.read(bytes.NewReader(in), MaxFrameSize); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("read(announce %d, send 10) = %v; want ErrUnexpectedEOF", MaxFrameSize, err)
-	}
-	if c := cap(fr.buf); c > 2*frameGrowStep {
-		t.Fatalf("buffer capacity after 10 bytes of a %d-byte frame = %d; want at most %d", MaxFrameSize, c, 2*frameGrowStep)
 	}
 }
 
@@ -329,7 +284,7 @@ func TestBadConnectionsClosed(t *testing.T) {
 			}
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(testTimeout))
-			var fr frameReader
+			fr := newFrameReader()
 			if tt.hello {
 				if _, err := handshake(ctx, conn, ""); err != nil {
 					t.Fatalf("handshake() = %v", err)
@@ -340,7 +295,7 @@ func TestBadConnectionsClosed(t *testing.T) {
 				conn.(*net.TCPConn).CloseWrite()
 			}
 			if tt.wantAckErr != "" {
-				b, err := fr.read(conn, maxHelloFrame)
+				b, err := fr.Read(conn, maxHelloFrame)
 				if err != nil {
 					t.Fatalf("reading hello ack: %v", err)
 				}

@@ -1,7 +1,6 @@
 package rendezvous
 
 import (
-	"crypto/hmac"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 )
 
 const (
@@ -251,8 +252,8 @@ func (s *Server) handshake(c *serverConn) error {
 // it, then refused. A client that does not prove it holds token is refused
 // with an error wrapping errAuth.
 func answerHello(rw io.ReadWriter, token string) error {
-	var fr frameReader
-	b, err := fr.read(rw, maxHelloFrame)
+	fr := newFrameReader()
+	b, err := fr.Read(rw, maxHelloFrame)
 	if err == io.EOF {
 		return errPeerClosed
 	}
@@ -274,14 +275,14 @@ func answerHello(rw io.ReadWriter, token string) error {
 	case len(h.Nonce) != nonceSize:
 		return fmt.Errorf("hello with a nonce of %d bytes, want %d", len(h.Nonce), nonceSize)
 	default:
-		ack.Nonce = newNonce()
+		ack.Nonce = auth.NewNonce()
 		ack.Proof = proof(token, roleServer, h.Nonce, ack.Nonce)
 	}
 	fw := newFrameWriter()
-	if err := encodeHelloAck(fw.begin(), &ack); err != nil {
+	if err := encodeHelloAck(fw.Begin(), &ack); err != nil {
 		return err
 	}
-	frame, err := fw.finish(maxHelloFrame)
+	frame, err := fw.Finish(maxHelloFrame)
 	if err != nil {
 		return err
 	}
@@ -291,7 +292,7 @@ func answerHello(rw io.ReadWriter, token string) error {
 	if ack.Err != "" {
 		return errors.New(ack.Err)
 	}
-	b, err = fr.read(rw, maxHelloFrame)
+	b, err = fr.Read(rw, maxHelloFrame)
 	if err != nil {
 		return fmt.Errorf("%w: no proof from the client: %w", errAuth, err)
 	}
@@ -301,7 +302,7 @@ func answerHello(rw io.ReadWriter, token string) error {
 		return fmt.Errorf("%w: malformed proof: %w", errAuth, err)
 	case len(a.Proof) == 0:
 		return fmt.Errorf("%w: the client rejected the server's proof (token mismatch)", errAuth)
-	case !hmac.Equal(a.Proof, proof(token, roleClient, h.Nonce, ack.Nonce)):
+	case !auth.Equal(a.Proof, proof(token, roleClient, h.Nonce, ack.Nonce)):
 		return fmt.Errorf("%w: wrong proof from the client (token mismatch)", errAuth)
 	}
 	return nil
@@ -338,10 +339,10 @@ func (c *serverConn) stop() {
 // readLoop reads and handles requests until the connection ends or breaks
 // the protocol.
 func (s *Server) readLoop(c *serverConn) error {
-	var fr frameReader
+	fr := newFrameReader()
 	dec := newDecoder()
 	for {
-		b, err := fr.read(c.conn, MaxFrameSize)
+		b, err := fr.Read(c.conn, MaxFrameSize)
 		if err == io.EOF { // only at a frame boundary; io.ErrUnexpectedEOF inside one
 			return errPeerClosed
 		}
@@ -407,10 +408,10 @@ func (c *serverConn) writeLoop() {
 	defer close(c.writerDone)
 	fw := newFrameWriter()
 	write := func(resp *response) error {
-		if err := encodeResponse(fw.begin(), resp); err != nil {
+		if err := encodeResponse(fw.Begin(), resp); err != nil {
 			return err
 		}
-		b, err := fw.finish(MaxFrameSize)
+		b, err := fw.Finish(MaxFrameSize)
 		if err != nil {
 			return err
 		}

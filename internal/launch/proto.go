@@ -1,14 +1,12 @@
 package launch
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -121,34 +119,24 @@ type message struct {
 // frameWriter encodes messages into length-prefixed frames and writes each
 // with one Write. It is not safe for concurrent use: its owner holds a lock.
 type frameWriter struct {
-	w   io.Writer
-	buf bytes.Buffer
-	enc *msgpack.Encoder
+	w  io.Writer
+	fw wire.FrameWriter
 }
 
 func newFrameWriter(w io.Writer) *frameWriter {
-	fw := &frameWriter{w: w}
-	fw.enc = msgpack.NewEncoder(&fw.buf)
-	return fw
+	return &frameWriter{w: w, fw: wire.FrameWriter{Keep: 2 * maxLine}}
 }
 
 // write encodes m and writes it. It does not retain m's slices.
 func (fw *frameWriter) write(m *message) error {
-	if fw.buf.Cap() > 2*maxLine {
-		fw.buf = bytes.Buffer{} // the encoder keeps &fw.buf, which stays the same
-	}
-	fw.buf.Reset()
-	fw.buf.Write([]byte{0, 0, 0, 0})
-	if err := encodeMessage(fw.enc, m); err != nil {
+	if err := encodeMessage(fw.fw.Begin(), m); err != nil {
 		return err
 	}
-	b := fw.buf.Bytes()
-	n := len(b) - 4
-	if n > maxFrame {
-		return fmt.Errorf("launch: %d-byte frame, limit %d", n, maxFrame)
+	b, err := fw.fw.Finish(maxFrame)
+	if err != nil {
+		return fmt.Errorf("launch: %w", err)
 	}
-	binary.BigEndian.PutUint32(b, uint32(n))
-	_, err := fw.w.Write(b)
+	_, err = fw.w.Write(b)
 	return err
 }
 
@@ -199,94 +187,68 @@ func encodeMessage(e *msgpack.Encoder, m *message) error {
 	return nil
 }
 
+// encodeStrings encodes ss as an array, nil as an empty one: the agent
+// protocol has no nil lists.
 func encodeStrings(e *msgpack.Encoder, ss []string) error {
-	if err := e.EncodeArrayLen(len(ss)); err != nil {
-		return err
+	if ss == nil {
+		ss = []string{}
 	}
-	for _, s := range ss {
-		if err := e.EncodeString(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return wire.EncodeStrings(e, ss)
 }
 
 // frameReader reads length-prefixed frames and decodes them. It is owned by
 // one goroutine.
 type frameReader struct {
-	r   io.Reader
-	hdr [4]byte
-	buf []byte
-	br  bytes.Reader
-	dec *msgpack.Decoder
+	r  io.Reader
+	fr wire.FrameReader
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	fr := &frameReader{r: r}
-	fr.dec = msgpack.NewDecoder(&fr.br)
-	return fr
+	return &frameReader{r: r, fr: wire.FrameReader{Keep: 2 * maxLine}}
 }
 
 // read returns the next message. A clean end of stream between frames is
 // io.EOF. Slices in the message are fresh and may be kept.
 func (fr *frameReader) read() (message, error) {
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+	b, err := fr.fr.Read(fr.r, maxFrame)
+	if fse := (*wire.FrameSizeError)(nil); errors.As(err, &fse) {
+		return message{}, fmt.Errorf("launch: %w", err)
+	}
+	if err != nil {
 		return message{}, err
 	}
-	n := binary.BigEndian.Uint32(fr.hdr[:])
-	if n == 0 || n > maxFrame {
-		return message{}, fmt.Errorf("launch: frame of %d bytes, limit %d", n, maxFrame)
-	}
-	if cap(fr.buf) > 2*maxLine {
-		fr.buf = nil
-	}
-	// Grow with the bytes that arrive, not with the announced length, so a
-	// peer that announces a large frame and stalls pins little memory.
-	fr.buf = fr.buf[:0]
-	for len(fr.buf) < int(n) {
-		step := min(int(n)-len(fr.buf), 256<<10)
-		fr.buf = slices.Grow(fr.buf, step)
-		m, err := io.ReadFull(fr.r, fr.buf[len(fr.buf):len(fr.buf)+step])
-		fr.buf = fr.buf[:len(fr.buf)+m]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return message{}, err
-		}
-	}
-	return decodeMessage(fr.buf)
+	return decodeMessage(b)
 }
 
 // decodeMessage decodes one frame body with bounded allocation.
 func decodeMessage(b []byte) (message, error) {
 	d := &decoder{}
-	d.r.Reset(b)
-	d.d = msgpack.NewDecoder(&d.r)
+	d.Reset(b)
 	m, err := d.message()
+	if err == nil {
+		err = d.End()
+	}
 	if err != nil {
 		return message{}, fmt.Errorf("launch: malformed message: %w", err)
-	}
-	if d.r.Len() != 0 {
-		return message{}, fmt.Errorf("launch: malformed message: %d trailing bytes", d.r.Len())
 	}
 	return m, nil
 }
 
+// decoder decodes the agent protocol's messages; wire.Decoder bounds every
+// length.
 type decoder struct {
-	r bytes.Reader
-	d *msgpack.Decoder
+	wire.Decoder
 }
 
 func (d *decoder) message() (message, error) {
-	n, err := d.d.DecodeArrayLen()
+	n, err := d.Msgpack().DecodeArrayLen()
 	if err != nil {
 		return message{}, err
 	}
 	if n < 1 {
 		return message{}, fmt.Errorf("message of %d fields", n)
 	}
-	t, err := d.d.DecodeUint64()
+	t, err := d.Msgpack().DecodeUint64()
 	if err != nil {
 		return message{}, err
 	}
@@ -305,18 +267,18 @@ func (d *decoder) message() (message, error) {
 	case msgSpawn:
 		s := &spawnMsg{}
 		m.Spawn = s
-		if s.Version, err = d.d.DecodeUint64(); err != nil {
+		if s.Version, err = d.Msgpack().DecodeUint64(); err != nil {
 			return m, err
 		}
 		if s.Version != protoVersion {
 			// Decode no further: another version may lay fields out differently.
-			d.r.Reset(nil)
+			d.Reset(nil)
 			return m, nil
 		}
 		if s.Argv, err = d.strings(); err != nil {
 			return m, fmt.Errorf("argv: %w", err)
 		}
-		if s.Dir, err = d.string(maxText); err != nil {
+		if s.Dir, err = d.Str(maxText); err != nil {
 			return m, fmt.Errorf("dir: %w", err)
 		}
 		if s.Env, err = d.strings(); err != nil {
@@ -331,17 +293,17 @@ func (d *decoder) message() (message, error) {
 			if k, err := d.arrayLen(2); err != nil || k != 2 {
 				return m, fmt.Errorf("rank %d: want [rank, env]: %v", i, err)
 			}
-			if s.Ranks[i].Rank, err = d.int(0, maxList*maxList); err != nil {
+			if s.Ranks[i].Rank, err = d.Int(0, maxList*maxList); err != nil {
 				return m, fmt.Errorf("rank %d: %w", i, err)
 			}
 			if s.Ranks[i].Env, err = d.strings(); err != nil {
 				return m, fmt.Errorf("rank %d env: %w", i, err)
 			}
 		}
-		if s.StdinRank, err = d.int(-1, maxList*maxList); err != nil {
+		if s.StdinRank, err = d.Int(-1, maxList*maxList); err != nil {
 			return m, fmt.Errorf("stdin rank: %w", err)
 		}
-		ms, err := d.int(0, int(time.Hour/time.Millisecond))
+		ms, err := d.Int(0, int(time.Hour/time.Millisecond))
 		if err != nil {
 			return m, fmt.Errorf("grace: %w", err)
 		}
@@ -350,94 +312,47 @@ func (d *decoder) message() (message, error) {
 			return m, fmt.Errorf("master: %w", err)
 		}
 	case msgSignal:
-		m.Signal, err = d.int(1, 64)
+		m.Signal, err = d.Int(1, 64)
 	case msgStdin:
-		m.Data, err = d.bytes(maxStdinChunk)
+		m.Data, err = d.Bytes(maxStdinChunk)
 	case msgReady:
-		if m.Host, err = d.string(maxText); err == nil {
-			if m.Master, err = d.string(maxText); err == nil {
-				m.Bind, err = d.string(maxText)
+		if m.Host, err = d.Str(maxText); err == nil {
+			if m.Master, err = d.Str(maxText); err == nil {
+				m.Bind, err = d.Str(maxText)
 			}
 		}
 	case msgOutput:
-		if m.Rank, err = d.int(0, maxList*maxList); err == nil {
-			if m.Stream, err = d.int(streamStdout, streamStderr); err == nil {
-				m.Data, err = d.bytes(maxLine + 1)
+		if m.Rank, err = d.Int(0, maxList*maxList); err == nil {
+			if m.Stream, err = d.Int(streamStdout, streamStderr); err == nil {
+				m.Data, err = d.Bytes(maxLine + 1)
 			}
 		}
 	case msgExit:
-		if m.Rank, err = d.int(0, maxList*maxList); err == nil {
-			if m.Code, err = d.int(0, 255); err == nil {
-				m.Signal, err = d.int(0, 64)
+		if m.Rank, err = d.Int(0, maxList*maxList); err == nil {
+			if m.Code, err = d.Int(0, 255); err == nil {
+				m.Signal, err = d.Int(0, 64)
 			}
 		}
 	case msgStdinAck:
-		m.Open, err = d.d.DecodeBool()
+		m.Open, err = d.Msgpack().DecodeBool()
 	case msgError:
-		m.Text, err = d.string(maxText)
+		m.Text, err = d.Str(maxText)
 	}
 	return m, err
 }
 
-// arrayLen decodes an array header of at most max elements (nil is empty).
+// arrayLen decodes an array header of at most limit elements (nil is empty).
 func (d *decoder) arrayLen(limit int) (int, error) {
-	n, err := d.d.DecodeArrayLen()
-	if err != nil {
-		return 0, err
-	}
-	// Every element takes at least one byte.
-	if n > limit || n > d.r.Len() {
-		return 0, fmt.Errorf("array of %d elements, limit %d, %d bytes left", n, limit, d.r.Len())
-	}
-	return max(n, 0), nil
+	n, err := d.ArrayLen(limit)
+	return max(n, 0), err
 }
 
-func (d *decoder) int(lo, hi int) (int, error) {
-	v, err := d.d.DecodeInt64()
-	if err != nil {
-		return 0, err
-	}
-	if v < int64(lo) || v > int64(hi) {
-		return 0, fmt.Errorf("%d out of range [%d, %d]", v, lo, hi)
-	}
-	return int(v), nil
-}
-
-func (d *decoder) bytes(limit int) ([]byte, error) {
-	n, err := d.d.DecodeBytesLen()
-	if err != nil {
-		return nil, err
-	}
-	if n > limit || n > d.r.Len() {
-		return nil, fmt.Errorf("%d bytes, limit %d, %d left", n, limit, d.r.Len())
-	}
-	if n < 0 {
-		return nil, nil
-	}
-	b := make([]byte, n)
-	if err := d.d.ReadFull(b); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func (d *decoder) string(limit int) (string, error) {
-	b, err := d.bytes(limit)
-	return string(b), err
-}
-
-// strings decodes a list of at most maxList strings; the frame bounds their
-// total size.
+// strings decodes a list of at most maxList strings (nil is empty); the
+// frame bounds their total size.
 func (d *decoder) strings() ([]string, error) {
-	n, err := d.arrayLen(maxList)
-	if err != nil {
-		return nil, err
+	ss, err := d.Strings(maxList, maxFrame)
+	if err == nil && ss == nil {
+		ss = []string{}
 	}
-	ss := make([]string, n)
-	for i := range ss {
-		if ss[i], err = d.string(maxFrame); err != nil {
-			return nil, err
-		}
-	}
-	return ss, nil
+	return ss, err
 }

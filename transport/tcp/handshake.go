@@ -2,14 +2,12 @@ package tcp
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -43,8 +41,8 @@ const (
 	handshakeMagic   = 0x4B5A4E41 // "KZNA"
 	handshakeVersion = 2          // 2: nonces and proofs (authentication)
 	maxHandshakeMsg  = 4096
-	nonceSize        = 32
-	proofSize        = sha256.Size
+	nonceSize        = auth.NonceSize
+	proofSize        = auth.ProofSize
 )
 
 // ErrAuthFailed reports a peer that does not hold this rank's token (or
@@ -68,32 +66,18 @@ const authContext = "kizuna tcp handshake v2"
 
 // proof returns the HMAC-SHA256, keyed with token, of the transcript of one
 // connection between dialer and acceptor (ranks of a job of size ranks), as
-// the side named by role sends it. Every field is length-prefixed or fixed
-// size, so no two transcripts encode alike.
+// the side named by role sends it: authContext, role and job
+// length-prefixed, the five integers in 8 bytes each, then both nonces
+// length-prefixed (see package auth), so no two transcripts encode alike.
 func proof(token, role, job string, dialer, acceptor, size, socket, sockets int, nd, na []byte) []byte {
-	m := hmac.New(sha256.New, []byte(token))
-	var b []byte
-	field := func(s []byte) {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		b = append(b, s...)
-	}
-	field([]byte(authContext))
-	field([]byte(role))
-	field([]byte(job))
+	t := auth.NewTranscript(authContext, role)
+	t.FieldString(job)
 	for _, n := range []int{dialer, acceptor, size, socket, sockets} {
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
+		t.Uint64(uint64(n))
 	}
-	field(nd)
-	field(na)
-	m.Write(b)
-	return m.Sum(nil)
-}
-
-// newNonce returns nonceSize random bytes.
-func newNonce() []byte {
-	n := make([]byte, nonceSize)
-	rand.Read(n) // never fails (crypto/rand since Go 1.24)
-	return n
+	t.Field(nd)
+	t.Field(na)
+	return t.Proof(token)
 }
 
 type hello struct {
@@ -327,7 +311,7 @@ func acceptHandshake(rw io.ReadWriter, cfg *resolved, linked func(peer, sock int
 		return -1, -1, &refusal{fmt.Sprintf("duplicate connection for rank %d socket %d", h.Rank, h.Socket)}
 	}
 	peer, sock = h.Rank, h.Socket
-	na := newNonce()
+	na := auth.NewNonce()
 	r := reply{OK: true, Magic: handshakeMagic, Job: cfg.JobID, Rank: cfg.Rank, Size: cfg.Size, Nonce: na,
 		Proof: proof(cfg.Token, roleAcceptor, cfg.JobID, peer, cfg.Rank, cfg.Size, sock, cfg.SocketsPerPeer, h.Nonce, na)}
 	if err := writeMsg(rw, &r); err != nil {
@@ -344,7 +328,7 @@ func acceptHandshake(rw io.ReadWriter, cfg *resolved, linked func(peer, sock int
 		return -1, -1, fmt.Errorf("%w: %s", errRefused, cf.Reason)
 	}
 	want := proof(cfg.Token, roleDialer, cfg.JobID, peer, cfg.Rank, cfg.Size, sock, cfg.SocketsPerPeer, h.Nonce, na)
-	if !hmac.Equal(cf.Proof, want) {
+	if !auth.Equal(cf.Proof, want) {
 		return -1, -1, errors.New(reasonAuth + ": wrong proof from the peer (token mismatch)")
 	}
 	return peer, sock, nil
@@ -355,7 +339,7 @@ func acceptHandshake(rw io.ReadWriter, cfg *resolved, linked func(peer, sock int
 // pair's. An error wrapping errRefused or ErrAuthFailed is one that retrying
 // will not cure.
 func dialHandshake(rw io.ReadWriter, cfg *resolved, peer, sock int, addr string) error {
-	nd := newNonce()
+	nd := auth.NewNonce()
 	h := hello{Magic: handshakeMagic, Version: handshakeVersion, Job: cfg.JobID, Rank: cfg.Rank,
 		Size: cfg.Size, Socket: sock, Sockets: cfg.SocketsPerPeer, Nonce: nd}
 	if err := writeMsg(rw, &h); err != nil {
@@ -373,7 +357,7 @@ func dialHandshake(rw io.ReadWriter, cfg *resolved, peer, sock int, addr string)
 		return fmt.Errorf("tcp: peer at %s (rank %d's address) %s: %w", addr, peer, reason, errRefused)
 	}
 	want := proof(cfg.Token, roleAcceptor, cfg.JobID, cfg.Rank, peer, cfg.Size, sock, cfg.SocketsPerPeer, nd, r.Nonce)
-	if !hmac.Equal(r.Proof, want) {
+	if !auth.Equal(r.Proof, want) {
 		_ = writeMsg(rw, &confirm{OK: false, Reason: reasonAuth})
 		return fmt.Errorf("rank %d at %s: %w", peer, addr, ErrAuthFailed)
 	}

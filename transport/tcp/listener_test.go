@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/auth"
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
@@ -60,7 +62,7 @@ func (r *recorder) find(msg string) []record {
 }
 
 func goodHello(job string, rank, size int) hello {
-	return hello{Magic: handshakeMagic, Version: handshakeVersion, Job: job, Rank: rank, Size: size, Socket: 0, Sockets: 1, Nonce: newNonce()}
+	return hello{Magic: handshakeMagic, Version: handshakeVersion, Job: job, Rank: rank, Size: size, Socket: 0, Sockets: 1, Nonce: auth.NewNonce()}
 }
 
 // stranger is the handshake configuration of a dialer claiming rank 0 of a
@@ -445,6 +447,14 @@ func TestProof(t *testing.T) {
 	if !bytes.Equal(base(), base()) || len(base()) != proofSize {
 		t.Fatalf("proof() = %x, %x; want two equal %d-byte proofs", base(), base(), proofSize)
 	}
+	// The transcript's bytes are the wire format: these proofs were computed
+	// before the proof moved to package auth, and must never change.
+	if got, want := hex.EncodeToString(base()), "362e5acb50cd43f680e6c739637d39deacbe13543d10b1db9d8a1d1c831b0eef"; got != want {
+		t.Errorf("proof(tok, dialer, job, 0, 1, 2, 0, 1, 01.., 02..) = %s; want %s", got, want)
+	}
+	if got, want := hex.EncodeToString(proof("tok", roleAcceptor, "job7", 3, 5, 8, 1, 2, nd, na)), "58464c81c93ced6162f044ee1a681c2c22f9a6df306f4ab5c1837f4b2a755b26"; got != want {
+		t.Errorf("proof(tok, acceptor, job7, 3, 5, 8, 1, 2, 01.., 02..) = %s; want %s", got, want)
+	}
 	tests := []struct {
 		name string
 		p    []byte
@@ -486,7 +496,7 @@ var hostileMsgs = map[string][]byte{
 func TestCheckBounds(t *testing.T) {
 	var b bytes.Buffer
 	h := goodHello("job", 0, 2)
-	for _, v := range []any{&h, &reply{OK: true, Nonce: newNonce(), Proof: make([]byte, proofSize)}, &confirm{OK: false, Reason: "why"},
+	for _, v := range []any{&h, &reply{OK: true, Nonce: auth.NewNonce(), Proof: make([]byte, proofSize)}, &confirm{OK: false, Reason: "why"},
 		map[string]any{"f": 1.5, "i": -1 << 40, "u": uint64(1) << 63, "a": []any{nil, true, false, int8(-3)}, "s": strings.Repeat("s", 300)}} {
 		b.Reset()
 		if err := writeMsg(&b, v); err != nil {
