@@ -381,7 +381,7 @@ func (c *Comm) Algorithm(coll schedule.Coll, dt DType, count int, forced Algo) (
 
 // availTable[coll][algo] says whether schedule.Available(coll) has algo,
 // without allocating a slice per call.
-var availTable = func() (t [16][8]bool) {
+var availTable = func() (t [16][32]bool) {
 	for c := range t {
 		for _, a := range schedule.Available(schedule.Coll(c)) {
 			t[c][a] = true
