@@ -171,8 +171,8 @@ func (o *Options) Validate(n int) error {
 			if op == schedule.SendRecv {
 				continue
 			}
-			if !slices.Contains(schedule.Available(op), o.Algo) {
-				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", o.Algo, op, schedule.Available(op))
+			if !slices.Contains(collective.Available(op), o.Algo) {
+				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", o.Algo, op, collective.Available(op))
 			}
 		}
 	}

@@ -342,14 +342,14 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 		if int(cl.coll) < len(availTable) && int(forced) < len(availTable[0]) && availTable[cl.coll][forced] {
 			return forced, nil
 		}
-		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, schedule.Available(cl.coll))
+		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, Available(cl.coll))
 	}
 	bytes := int64(cl.count) * int64(cl.dt.Size())
 	key := choiceKey{cl.coll, bytes}
 	if a, ok := c.choices[key]; ok {
 		return a, nil
 	}
-	avail := schedule.Available(cl.coll)
+	avail := Available(cl.coll)
 	allowed := func(co schedule.Coll, a schedule.Algo) bool { return c.algoSpec.Allowed(co, a) }
 	any := false
 	for _, a := range avail {
@@ -379,13 +379,26 @@ func (c *Comm) Algorithm(coll schedule.Coll, dt DType, count int, forced Algo) (
 	return c.chooseAlgo(&call{coll: coll, dt: dt, count: count}, forced)
 }
 
-// availTable[coll][algo] says whether schedule.Available(coll) has algo,
-// without allocating a slice per call.
+// availTable[coll][algo] says whether Available(coll) has algo, without
+// allocating a slice per call.
 var availTable = func() (t [16][32]bool) {
 	for c := range t {
-		for _, a := range schedule.Available(schedule.Coll(c)) {
+		for _, a := range Available(schedule.Coll(c)) {
 			t[c][a] = true
 		}
 	}
 	return t
 }()
+
+// Available lists the algorithms a communicator can run for coll: the
+// schedules that need no topology layout (ring, tree, halving-doubling,
+// recursive doubling, as each collective has them).
+func Available(coll schedule.Coll) []Algo {
+	var out []Algo
+	for _, a := range schedule.Available(coll) {
+		if a >= schedule.Ring && a <= schedule.RecursiveDoubling {
+			out = append(out, a)
+		}
+	}
+	return out
+}

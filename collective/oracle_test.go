@@ -26,7 +26,7 @@ func isReduction(c schedule.Coll) bool {
 func casesFor(size int, counts []int, dtypes []DType, ops []Op, inPlace bool) []oracle.Case {
 	var out []oracle.Case
 	for _, coll := range allColls {
-		for _, algo := range schedule.Available(coll) {
+		for _, algo := range Available(coll) {
 			for _, count := range counts {
 				if coll == schedule.Barrier && count != 0 {
 					continue

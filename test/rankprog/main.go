@@ -123,7 +123,7 @@ func oracleCases(ctx context.Context, c *collective.Comm) error {
 		schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter, schedule.Barrier}
 	cases := 0
 	for _, coll := range colls {
-		for _, algo := range schedule.Available(coll) {
+		for _, algo := range collective.Available(coll) {
 			for _, count := range []int{0, 1, n + 1, 100003} {
 				if coll == schedule.Barrier && count > 0 {
 					continue
