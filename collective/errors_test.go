@@ -572,3 +572,35 @@ func TestMismatchSkipped(t *testing.T) {
 		})
 	}
 }
+
+// TestRunAhead: a root that runs many broadcasts ahead of a late rank is
+// held back by the receiver's bound on buffered frames instead of being
+// buffered without limit, and every broadcast still arrives intact.
+func TestRunAhead(t *testing.T) {
+	const rounds, n = 16, 2 << 20 // 16 x 8 MiB, more than the 64 MiB bound
+	for _, tr := range []string{TransportInproc, TransportTCP} {
+		t.Run(tr, func(t *testing.T) {
+			err := RunLocal(context.Background(), 2, func(ctx context.Context, c *Comm) error {
+				buf := make([]float32, n)
+				if c.Rank() == 1 {
+					time.Sleep(300 * time.Millisecond) // the root runs ahead meanwhile
+				}
+				for i := range rounds {
+					if c.Rank() == 0 {
+						buf[0], buf[n-1] = float32(i), float32(-i)
+					}
+					if err := Broadcast(ctx, c, buf, buf, 0, WithAlgo(Ring)); err != nil {
+						return err
+					}
+					if buf[0] != float32(i) || buf[n-1] != float32(-i) {
+						return fmt.Errorf("broadcast %d: got %v, %v", i, buf[0], buf[n-1])
+					}
+				}
+				return nil
+			}, WithTransport(tr))
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

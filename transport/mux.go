@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrShortFrame reports a matched frame whose payload is shorter than the
@@ -257,7 +258,20 @@ type Mux struct {
 	nPosted    int   // receives in posted
 	nUnexp     int   // complete frames in unexp
 	unexpBytes int64 // their payload bytes
+
+	// held[src] is the payload bytes of src's frames held as unexpected
+	// (ready or still arriving). A delivery from src that finds more than
+	// holdLimit held waits for room (see DeliverFrom), which pushes back on
+	// a peer that runs ahead instead of buffering without bound.
+	held      []int64
+	holdLimit int64
+	room      sync.Cond // on mu: held shrank, a receive was posted, or something failed
+	roomWait  int       // deliveries waiting on room
 }
+
+// DefaultHoldLimit bounds the bytes of unexpected frames a Mux holds per
+// source before deliveries from that source wait (SetHoldLimit).
+const DefaultHoldLimit = 64 << 20
 
 // MuxStats is a snapshot of a Mux's queues.
 type MuxStats struct {
@@ -276,18 +290,21 @@ func (m *Mux) Stats() MuxStats {
 // NewMux returns the Mux of rank in a fabric of size ranks.
 func NewMux(rank, size int) *Mux {
 	m := &Mux{
-		rank:     rank,
-		size:     size,
-		posted:   make(map[Key]recvQueue),
-		unexp:    make(map[Key]unexpQueue),
-		peerErr:  make([]*PeerError, size),
-		commErr:  make(map[uint32]error),
-		expects:  make(map[commSeq]Header),
-		early:    make(map[commSeq]early),
-		finished: make(map[uint32]Header),
-		latest:   make(map[uint32][]Header),
+		rank:      rank,
+		size:      size,
+		posted:    make(map[Key]recvQueue),
+		unexp:     make(map[Key]unexpQueue),
+		peerErr:   make([]*PeerError, size),
+		commErr:   make(map[uint32]error),
+		expects:   make(map[commSeq]Header),
+		early:     make(map[commSeq]early),
+		finished:  make(map[uint32]Header),
+		latest:    make(map[uint32][]Header),
+		held:      make([]int64, size),
+		holdLimit: DefaultHoldLimit,
 	}
 	m.cond.L = &m.mu
+	m.room.L = &m.mu
 	return m
 }
 
@@ -311,6 +328,28 @@ func (m *Mux) SetControlHandler(fn func(h *Header, payload []byte)) {
 // or a transport's reader); it must not block.
 func (m *Mux) SetMismatchHandler(fn func(*MismatchError)) {
 	m.mismatch.Store(&fn)
+}
+
+// SetHoldLimit sets the per-source bound on unexpected bytes (0 = none).
+// Call it before traffic starts.
+func (m *Mux) SetHoldLimit(n int64) {
+	m.mu.Lock()
+	m.holdLimit = n
+	m.mu.Unlock()
+}
+
+func (m *Mux) wakeRoomLocked() {
+	if m.roomWait > 0 {
+		m.room.Broadcast()
+	}
+}
+
+// roomLocked reports whether a frame h may be held as unexpected now. One
+// frame always fits when nothing of its source is held, so a single large
+// message never waits for itself.
+func (m *Mux) roomLocked(h *Header) bool {
+	held := m.held[h.Src]
+	return m.holdLimit <= 0 || held == 0 || held+int64(h.Len) <= m.holdLimit
 }
 
 // SetFIFO tells the Mux whether its transport delivers the frames of each
@@ -450,6 +489,7 @@ func (m *Mux) Post(r *Recv) error {
 	m.posted[k] = q
 	m.nPosted++
 	r.state.Store(recvPending)
+	m.wakeRoomLocked()
 	m.mu.Unlock()
 	return nil
 }
@@ -571,6 +611,57 @@ func (m *Mux) Deliver(h *Header, payload []byte) {
 	m.finishFill(u, nil)
 }
 
+// DeliverCtx is Deliver for a sender that can wait: when the frame's
+// source already has more than the hold limit buffered here (it runs ahead
+// of this rank), DeliverCtx waits until the receive is posted or room is
+// made, checking ctx every holdPoll; it returns ctx's error (the frame not
+// delivered) if ctx ends first, and ErrClosed if the Mux fails. Deliver
+// itself never waits (a rank sending to itself must not block on itself).
+func (m *Mux) DeliverCtx(ctx context.Context, h *Header, payload []byte) error {
+	if h.Kind == KindControl || !m.validData(h) || len(payload) != int(h.Len) || m.holdLimit <= 0 {
+		m.Deliver(h, payload)
+		return nil
+	}
+	m.mu.Lock()
+	var poll *time.Timer
+	for {
+		if m.err != nil || m.commErr[h.Comm] != nil || m.peerErr[h.Src] != nil {
+			break // Deliver decides what to do with it
+		}
+		if _, posted := m.posted[h.Key()]; posted || m.roomLocked(h) {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			m.mu.Unlock()
+			if poll != nil {
+				poll.Stop()
+			}
+			return err
+		}
+		if poll == nil {
+			poll = time.AfterFunc(holdPoll, func() {
+				m.mu.Lock()
+				m.room.Broadcast()
+				m.mu.Unlock()
+			})
+		} else {
+			poll.Reset(holdPoll)
+		}
+		m.roomWait++
+		m.room.Wait()
+		m.roomWait--
+	}
+	m.mu.Unlock()
+	if poll != nil {
+		poll.Stop()
+	}
+	m.Deliver(h, payload)
+	return nil
+}
+
+// holdPoll is how often a sender waiting for room checks its context.
+const holdPoll = 100 * time.Millisecond
+
 // DeliverFrom delivers a frame whose payload follows on a stream: it reads
 // exactly h.Len bytes from rd straight into the matching posted receive's
 // buffer, or into a pooled buffer kept as unexpected. A receive whose buffer
@@ -588,13 +679,33 @@ func (m *Mux) DeliverFrom(h *Header, rd io.Reader) error {
 	}
 	n := int(h.Len)
 	m.mu.Lock()
-	ok, expected, mm := m.admitLocked(h)
-	if !ok {
-		m.mu.Unlock()
-		m.notifyMismatch(mm)
-		return discard(rd, n)
+	var (
+		ok, expected bool
+		mm           *MismatchError
+		r            *Recv
+	)
+	for {
+		ok, expected, mm = m.admitLocked(h)
+		if !ok {
+			m.mu.Unlock()
+			m.notifyMismatch(mm)
+			return discard(rd, n)
+		}
+		if pe := m.peerErr[h.Src]; pe != nil {
+			m.mu.Unlock()
+			return pe // the link is being torn down
+		}
+		if r = m.popPostedLocked(h.Key()); r != nil || m.roomLocked(h) {
+			break
+		}
+		// src has run ahead by more than holdLimit: stop reading its
+		// stream (the sender's writes then block) until the application
+		// posts this frame's receive or consumes what is held.
+		m.roomWait++
+		m.room.Wait()
+		m.roomWait--
 	}
-	if r := m.popPostedLocked(h.Key()); r != nil {
+	if r != nil {
 		m.mu.Unlock()
 		if n != len(r.Buf) {
 			err := discard(rd, n)
@@ -726,6 +837,7 @@ func (m *Mux) newUnexpLocked(h *Header, expected bool) *unexp {
 	}
 	u.hdr = *h
 	u.queued = true
+	m.held[h.Src] += int64(h.Len)
 	k := h.Key()
 	q := m.unexp[k]
 	if q.tail == nil {
@@ -813,6 +925,10 @@ func (m *Mux) dropUnexpLocked(u *unexp) {
 }
 
 func (m *Mux) freeLocked(u *unexp) {
+	if u.hdr.Kind != 0 {
+		m.held[u.hdr.Src] -= int64(u.hdr.Len)
+		m.wakeRoomLocked()
+	}
 	for i, bp := range u.chunks {
 		putBuf(bp)
 		u.chunks[i] = nil
@@ -933,6 +1049,7 @@ func (m *Mux) FailPeer(peer int, err error) {
 	}
 	pe := &PeerError{Peer: peer, Op: "recv", Err: err}
 	m.peerErr[peer] = pe
+	m.wakeRoomLocked()
 	for k, q := range m.posted {
 		if int(k.Src) != peer {
 			continue
@@ -958,6 +1075,7 @@ func (m *Mux) failCommLocked(comm uint32, err error) bool {
 		return false
 	}
 	m.commErr[comm] = err
+	m.wakeRoomLocked()
 	for k, q := range m.posted {
 		if k.Comm == comm {
 			m.completeAllLocked(q.head, err)
@@ -1010,6 +1128,7 @@ func (m *Mux) Fail(err error) {
 	}
 	m.err = err
 	m.closed.Store(true)
+	m.wakeRoomLocked()
 	for k, q := range m.posted {
 		m.completeAllLocked(q.head, err)
 		delete(m.posted, k)

@@ -815,3 +815,65 @@ func BenchmarkMuxUnexpected(b *testing.B) {
 		})
 	}
 }
+
+// TestHoldLimit: a source that runs ahead by more than the hold limit waits
+// (DeliverCtx until its context ends, DeliverFrom until the receive is
+// posted or room is made) instead of being buffered without bound.
+func TestHoldLimit(t *testing.T) {
+	m := NewMux(0, 2)
+	m.SetHoldLimit(1 << 20)
+	frame := func(tag uint32) *Header {
+		return &Header{Kind: KindP2P, Src: 1, Tag: tag, Len: 512 << 10}
+	}
+	payload := make([]byte, 512<<10)
+	ctx := context.Background()
+	for tag := uint32(0); tag < 2; tag++ { // 1 MiB held: at the limit
+		if err := m.DeliverCtx(ctx, frame(tag), payload); err != nil {
+			t.Fatalf("DeliverCtx(tag %d) = %v; want nil", tag, err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	if err := m.DeliverCtx(short, frame(2), payload); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DeliverCtx over the limit = %v; want it to wait until its context ends", err)
+	}
+	if got := m.Stats().UnexpectedBytes; got != 1<<20 {
+		t.Fatalf("held %d bytes; want %d", got, 1<<20)
+	}
+
+	// A stream delivery over the limit waits, then lands straight in the
+	// receive posted for it.
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- m.DeliverFrom(frame(2), pr) }()
+	go func() { pw.Write(payload); pw.Close() }()
+	select {
+	case err := <-done:
+		t.Fatalf("DeliverFrom over the limit returned %v at once; want it to wait", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	r := &Recv{Key: frame(2).Key(), Buf: make([]byte, 512<<10)}
+	if err := m.Post(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Wait(ctx, r); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("DeliverFrom = %v", err)
+	}
+	// Consuming a held frame makes room again.
+	r0 := &Recv{Key: frame(0).Key(), Buf: make([]byte, 512<<10)}
+	m.Post(r0)
+	if err := m.Wait(ctx, r0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeliverCtx(ctx, frame(3), payload); err != nil {
+		t.Fatalf("DeliverCtx after room was made = %v", err)
+	}
+	// Failing the Mux releases a waiting delivery.
+	go func() { time.Sleep(50 * time.Millisecond); m.Fail(ErrClosed) }()
+	if err := m.DeliverCtx(ctx, frame(4), payload); err != nil {
+		t.Fatalf("DeliverCtx after Fail = %v; want nil (the frame is dropped)", err)
+	}
+}

@@ -29,7 +29,7 @@ func BenchmarkBuild(b *testing.B) {
 }
 
 func BenchmarkSimulate(b *testing.B) {
-	c := simCase{AllReduce, Ring, 8, 1 << 16, 1 << 12, 0, false}
+	c := simCase{AllReduce, Ring, 8, 1 << 16, 1 << 12, 0, false, nil}
 	scheds, params, err := c.build()
 	if err != nil {
 		b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -21,12 +22,13 @@ var (
 )
 
 // Available returns the algorithms that have a schedule for c, in increasing
-// Algo order (the order Choose breaks ties in). It returns nil for SendRecv and
+// Algo order (the order Choose breaks ties in), including those that need a
+// Layout (see Needs and AvailableOn). It returns nil for SendRecv and
 // unknown collectives. The caller owns the returned slice.
 func Available(c Coll) []Algo {
 	switch c {
 	case AllReduce:
-		return []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling}
+		return []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling, Torus, Hierarchical, Swing, MultiRing}
 	case Broadcast, Reduce:
 		return []Algo{Ring, Tree}
 	case AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier:
@@ -88,7 +90,7 @@ func checkParams(p Params) error {
 		// overflow; no caller buffer is that large.
 		return fmt.Errorf("%w: %v count %d x size %d overflows", ErrInvalid, p.Coll, p.Count, p.Size)
 	}
-	return nil
+	return checkLayout(p)
 }
 
 // Build returns the steps rank p.Rank performs for the collective call p
@@ -104,12 +106,20 @@ func Build(p Params) (*Schedule, error) {
 	if err := checkTags(p); err != nil {
 		return nil, err
 	}
-	b := &builder{p: p, chunk: p.ChunkElems, l: layoutOf(p)}
+	b := &builder{p: p, chunk: p.ChunkElems, l: layoutOf(p), vpos: p.Rank}
+	if p.Algo == Ring && p.Layout != nil && p.Layout.Ring != nil {
+		b.order = p.Layout.Ring
+		b.vpos = position(b.order, p.Rank)
+	}
 	switch {
 	case p.Size == 1:
 		b.single()
 	case p.Algo == Ring:
 		b.ring()
+	case p.Algo == Torus, p.Algo == Hierarchical, p.Algo == Swing:
+		b.dimwise()
+	case p.Algo == MultiRing:
+		b.multiRing()
 	case p.Algo == Tree:
 		b.tree()
 	case p.Algo == HalvingDoubling:
@@ -143,6 +153,12 @@ func checkTags(p Params) error {
 		need = 4 * c((n+1)/2)
 	case HalvingDoubling, RecursiveDoubling:
 		need, lim = c(n), 1<<phaseBits
+	case Torus, Hierarchical, Swing:
+		// A ring level of k uses (k-1)·C(n/k) <= C(n)+k tags a phase, a
+		// swing level lg k·C(n).
+		need, lim = c(n)*int64(bits.Len(uint(p.Size)))+size, 1<<phaseBits
+	case MultiRing:
+		need, lim = 2*(size-1)*c((n+size-1)/size), 1<<phaseBits
 	}
 	if need > lim {
 		return fmt.Errorf("%w: %v/%v count %d chunk %d needs %d message tags, more than %d; raise ChunkElems",
@@ -161,6 +177,27 @@ type builder struct {
 	err     error
 	xslab   []Xfer // backing store for one-element Xfer lists
 	cslab   []Copy // backing store for short Copy lists
+	// order is the ring order of Ring schedules (Layout.Ring; nil: rank
+	// order) and vpos this rank's position in it.
+	order []int
+	vpos  int
+}
+
+// posOf returns the ring position of rank r.
+func (b *builder) posOf(r int) int {
+	if b.order != nil {
+		return position(b.order, r)
+	}
+	return r
+}
+
+// rankAt returns the rank at ring position i (mod Size).
+func (b *builder) rankAt(i int) int {
+	i = mod(i, b.p.Size)
+	if b.order != nil {
+		return b.order[i]
+	}
+	return i
 }
 
 // one returns the list [x], carved from a slab so that long pipelines do

@@ -12,7 +12,7 @@ func TestAvailable(t *testing.T) {
 		c    Coll
 		want []Algo
 	}{
-		{AllReduce, []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling}},
+		{AllReduce, []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling, Torus, Hierarchical, Swing, MultiRing}},
 		{Broadcast, []Algo{Ring, Tree}},
 		{Reduce, []Algo{Ring, Tree}},
 		{AllGather, []Algo{Ring}},
@@ -92,9 +92,9 @@ func TestRootIgnoredWhenUnrooted(t *testing.T) {
 // TestBuildDeterministic: Build is a pure function of Params.
 func TestBuildDeterministic(t *testing.T) {
 	for _, c := range []simCase{
-		{AllReduce, Tree, 7, 1000, 7, 0, false},
-		{AllReduce, HalvingDoubling, 7, 1001, 13, 0, true},
-		{Gather, Ring, 5, 33, 4, 3, false},
+		{AllReduce, Tree, 7, 1000, 7, 0, false, nil},
+		{AllReduce, HalvingDoubling, 7, 1001, 13, 0, true, nil},
+		{Gather, Ring, 5, 33, 4, 3, false, nil},
 	} {
 		for r := range c.p {
 			a, err1 := Build(c.params(r))
@@ -125,9 +125,9 @@ func equalSchedules(a, b *Schedule) bool {
 // TestChunkCap: no message carries more than ChunkElems elements.
 func TestChunkCap(t *testing.T) {
 	for _, coll := range []Coll{AllReduce, Broadcast, Reduce, AllGather, ReduceScatter, AllToAll, Gather, Scatter} {
-		for _, algo := range Available(coll) {
+		for _, algo := range AvailableOn(coll, nil) {
 			for _, chunk := range []int{1, 7, 64} {
-				c := simCase{coll, algo, 6, 500, chunk, 5, false}
+				c := simCase{coll, algo, 6, 500, chunk, 5, false, nil}
 				for r := range c.p {
 					s, err := Build(c.params(r))
 					if err != nil {
@@ -171,11 +171,11 @@ func TestScratchBounds(t *testing.T) {
 		return 0
 	}
 	for _, coll := range []Coll{AllReduce, Broadcast, Reduce, AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier} {
-		for _, algo := range Available(coll) {
+		for _, algo := range AvailableOn(coll, nil) {
 			for _, p := range []int{2, 3, 4, 5, 8, 13} {
 				for _, chunk := range []int{0, 5} {
 					for _, ip := range []bool{false, true} {
-						c := simCase{coll, algo, p, 101, chunk, p / 2, ip}
+						c := simCase{coll, algo, p, 101, chunk, p / 2, ip, nil}
 						if coll == Barrier {
 							c.n = 0
 						}
@@ -199,11 +199,11 @@ func TestScratchBounds(t *testing.T) {
 // move (Count 0, or one rank in place) has no steps at all.
 func TestNoEmptySteps(t *testing.T) {
 	for _, coll := range []Coll{AllReduce, Broadcast, Reduce, AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier} {
-		for _, algo := range Available(coll) {
+		for _, algo := range AvailableOn(coll, nil) {
 			for _, p := range []int{1, 2, 3, 4, 7} {
 				for _, n := range []int{0, 1, 2, 9} {
 					for _, ip := range []bool{false, true} {
-						c := simCase{coll, algo, p, n, 2, p - 1, ip}
+						c := simCase{coll, algo, p, n, 2, p - 1, ip, nil}
 						if coll == Barrier {
 							c.n = 0
 						}

@@ -27,6 +27,10 @@ type Costs struct {
 //	              tree   2(lg p)a + 2nb + ng                       (Sanders, Speck & Träff 2009)
 //	              hd     2(log2 q)a + 2((q-1)/q)nb + ((q-1)/q)ng + F  (Rabenseifner; Thakur et al.)
 //	              rd     (log2 q)(a + nb + ng) + F                 (Thakur et al.)
+//	              swing  as hd (De Sensi et al. 2024: the same steps and bytes;
+//	                     its gain is fewer hops and less contention, which only
+//	                     EstimateOn sees)
+//	              torus, hier, multiring  +Inf: they need a Layout (EstimateOn)
 //	Broadcast     ring   (p-1)a + nb                               (pipelined chain)
 //	              tree   (lg p)a + nb                              (Sanders et al.)
 //	Reduce        ring   (p-1)a + n(b+g)                           (pipelined chain)
@@ -68,11 +72,12 @@ func Estimate(c Coll, a Algo, bytes int64, size int, k Costs) float64 {
 			return 2*(p-1)*al + 2*((p-1)/p)*n*be + ((p-1)/p)*n*ga
 		case Tree:
 			return 2*lg*al + 2*n*be + n*ga
-		case HalvingDoubling:
+		case HalvingDoubling, Swing:
 			return 2*lq*al + 2*((q-1)/q)*n*be + ((q-1)/q)*n*ga + fold
 		case RecursiveDoubling:
 			return lq*(al+n*be+n*ga) + fold
 		}
+		return math.Inf(1)
 	case Broadcast:
 		if a == Tree {
 			return lg*al + n*be
@@ -103,19 +108,217 @@ func available(c Coll, a Algo) bool {
 }
 
 // Choose returns the algorithm with the smallest Estimate for c among those
-// Available for c and allowed (nil allows all; an *AlgoSpec's Allowed method
-// fits), breaking ties toward the smaller Algo value. It returns AlgoAuto
+// available for c without a Layout (AvailableOn(c, nil)) and allowed (nil
+// allows all; an *AlgoSpec's Allowed method fits), breaking ties toward the
+// smaller Algo value (so hd over swing, which Estimate prices alike). It returns AlgoAuto
 // when no available algorithm is allowed, which the caller should report as
 // an error naming its restriction. Choose is a pure function of its
 // arguments (allowed must be too) and may be called concurrently.
 func Choose(c Coll, bytes int64, size int, k Costs, allowed func(Coll, Algo) bool) Algo {
 	best, bestT := AlgoAuto, math.Inf(1)
-	for _, a := range Available(c) {
+	for _, a := range AvailableOn(c, nil) {
 		if allowed != nil && !allowed(c, a) {
 			continue
 		}
 		if t := Estimate(c, a, bytes, size, k); best == AlgoAuto || t < bestT {
 			best, bestT = a, t
+		}
+	}
+	return best
+}
+
+// StepCost describes the network under an algorithm's rounds, as plain
+// numbers computed elsewhere (package topology, or by hand): per round i
+// (in the order Rounds lists them) the hops a message travels and the
+// largest number of flows that share one link. A round then costs
+// a + Hops[i]·Hop + m·b·Load[i] + (bytes reduced)·g, m the round's message
+// bytes. A slice shorter than the rounds repeats its last value (one
+// number covers every round); empty means 0 hops and load 1; a load below
+// 1 counts as 1.
+type StepCost struct {
+	// Layout is the layout the algorithm runs on (Torus, Hierarchical and
+	// MultiRing need one; Swing uses Dims when given).
+	Layout *Layout
+	Hop    float64   // seconds per hop (t_hop)
+	Hops   []float64 // hops of round i
+	Load   []float64 // flows sharing the busiest link in round i
+}
+
+// Round is one round of an algorithm in the cost model: every rank sends
+// messages of Bytes (on each of its rings for MultiRing) and reduces
+// Reduced bytes; the round's messages go out together.
+type Round struct {
+	Bytes, Reduced float64
+}
+
+// Rounds returns the rounds of AllReduce with algorithm a on size ranks
+// laid out as l, bytes in all, in execution order (the critical path of
+// the busiest rank), or nil when a has no AllReduce schedule for l. With
+// p = size, n = bytes, q the largest power of two <= p:
+//
+//	ring       2(p-1) rounds of n/p (the first p-1 reduce n/p)
+//	hd, swing  fold n if p != q; log2 q halving rounds of n/2, n/4, ...,
+//	           n/q reduced; the same back; unfold n. Swing with Dims: per
+//	           dimension as torus, each folding its line to a power of two
+//	rd         fold; log2 q rounds of n reduced; unfold
+//	torus      for each dimension d_j > 1 in order, on the shard n_j
+//	           (n_0 = n, n_{j+1} = n_j/d_j): d_j-1 rounds of n_{j+1}
+//	           reduced; then the same rounds in reverse, not reduced
+//	hier       m = smallest group, g groups, e = ceil(largest/m)-1: e fold
+//	           rounds of n; torus rounds for dims (m, g); e unfold rounds
+//	multiring  2(p-1) rounds of k flows of n/(kp) with k rings (the first
+//	           p-1 reduce n/p: every ring's block)
+//	tree       2·lg p rounds of n/lg p, half of them reduced (pipelined
+//	           limit)
+//
+// It is a pure function and may be called concurrently.
+func Rounds(a Algo, bytes int64, size int, l *Layout) []Round {
+	if size < 1 || bytes < 0 || missing(a, l) != "" {
+		return nil
+	}
+	n, p := float64(bytes), size
+	if p == 1 {
+		return []Round{}
+	}
+	var rs []Round
+	add := func(k int, m float64, red bool) {
+		for range k {
+			r := Round{Bytes: m}
+			if red {
+				r.Reduced = m
+			}
+			rs = append(rs, r)
+		}
+	}
+	// dimRounds appends the rounds of a dimension-wise all-reduce over
+	// dims, each level a ring or a (folded) swing.
+	var dimRounds func(dims []int, n float64, swing bool)
+	dimRounds = func(dims []int, n float64, swing bool) {
+		if len(dims) == 0 {
+			return
+		}
+		d := dims[0]
+		if d == 1 {
+			dimRounds(dims[1:], n, swing)
+			return
+		}
+		if !swing {
+			add(d-1, n/float64(d), true)
+			dimRounds(dims[1:], n/float64(d), swing)
+			add(d-1, n/float64(d), false)
+			return
+		}
+		q := pow2Floor(d)
+		if q != d {
+			add(1, n, true)
+		}
+		m := n
+		for w := q / 2; w >= 1; w /= 2 {
+			m /= 2
+			add(1, m, true)
+		}
+		dimRounds(dims[1:], n/float64(q), swing)
+		for w := 1; w < q; w *= 2 {
+			add(1, n/float64(q)*float64(w), false)
+		}
+		if q != d {
+			add(1, n, false)
+		}
+	}
+	switch a {
+	case Ring:
+		add(p-1, n/float64(p), true)
+		add(p-1, n/float64(p), false)
+	case Tree:
+		lg := bits.Len(uint(p - 1))
+		add(lg, n/float64(lg), true)
+		add(lg, n/float64(lg), false)
+	case HalvingDoubling:
+		dimRounds([]int{p}, n, true)
+	case Swing:
+		if l != nil && len(l.Dims) > 0 {
+			dimRounds(l.Dims, n, true)
+		} else {
+			dimRounds([]int{p}, n, true)
+		}
+	case RecursiveDoubling:
+		q := pow2Floor(p)
+		if q != p {
+			add(1, n, true)
+		}
+		add(bits.Len(uint(q))-1, n, true)
+		if q != p {
+			add(1, n, false)
+		}
+	case Torus:
+		dimRounds(l.Dims, n, false)
+	case Hierarchical:
+		m, big := len(l.Groups[0]), 0
+		for _, g := range l.Groups {
+			m, big = min(m, len(g)), max(big, len(g))
+		}
+		e := (big+m-1)/m - 1
+		add(e, n, true)
+		dimRounds([]int{m, len(l.Groups)}, n, false)
+		add(e, n, false)
+	case MultiRing:
+		k := float64(len(ringsOf(l)))
+		for i := range 2 * (p - 1) {
+			r := Round{Bytes: n / k / float64(p)}
+			if i < p-1 {
+				r.Reduced = n / float64(p) // every ring's block
+			}
+			rs = append(rs, r)
+		}
+	default:
+		return nil
+	}
+	return rs
+}
+
+// EstimateOn is Estimate with the network described by t: for AllReduce it
+// sums the rounds of Rounds(a, bytes, size, t.Layout), each costing
+// a + h·t.Hop + m·b·c + r·g (see StepCost); for the other collectives it
+// applies t's first round to every message of Estimate's formula (a + h·Hop
+// for a, b·c for b). It returns +Inf when a has no schedule for c on
+// t.Layout, and 0 on one rank. It is a pure function and may be called
+// concurrently.
+func EstimateOn(c Coll, a Algo, bytes int64, size int, k Costs, t StepCost) float64 {
+	if size < 1 || bytes < 0 || !available(c, a) || missing(a, t.Layout) != "" {
+		return math.Inf(1)
+	}
+	if size == 1 {
+		return 0
+	}
+	at := func(s []float64, i int, def float64) float64 {
+		if len(s) == 0 {
+			return def
+		}
+		return s[min(i, len(s)-1)]
+	}
+	if c != AllReduce {
+		k2 := k
+		k2.Alpha += at(t.Hops, 0, 0) * t.Hop
+		k2.Beta *= max(1, at(t.Load, 0, 1))
+		return Estimate(c, a, bytes, size, k2)
+	}
+	total := 0.0
+	for i, r := range Rounds(a, bytes, size, t.Layout) {
+		total += k.Alpha + at(t.Hops, i, 0)*t.Hop + r.Bytes*k.Beta*max(1, at(t.Load, i, 1)) + r.Reduced*k.Gamma
+	}
+	return total
+}
+
+// ChooseOn is Choose with EstimateOn under t: the cheapest algorithm of
+// AvailableOn(c, t.Layout) that allowed permits, ties to the smaller Algo.
+func ChooseOn(c Coll, bytes int64, size int, k Costs, t StepCost, allowed func(Coll, Algo) bool) Algo {
+	best, bestT := AlgoAuto, math.Inf(1)
+	for _, a := range AvailableOn(c, t.Layout) {
+		if allowed != nil && !allowed(c, a) {
+			continue
+		}
+		if e := EstimateOn(c, a, bytes, size, k, t); best == AlgoAuto || e < bestT {
+			best, bestT = a, e
 		}
 	}
 	return best

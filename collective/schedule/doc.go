@@ -1,10 +1,11 @@
 // Package schedule holds Kizuna's collective algorithms as pure schedules:
 // Build maps (collective, algorithm, rank, size, count, root, chunk,
-// in-place) to the Steps one rank performs. Schedules never touch a socket;
+// in-place, layout) to the Steps one rank performs. Schedules never touch a socket;
 // the executor in package collective runs any schedule over any transport.
 // Validate and Simulate check the very schedules the runtime executes
 // (Simulate is the in-memory oracle for executor tests and `kizuna sim`);
-// Estimate and Choose model their cost; ParseAlgoSpec reads KIZUNA_ALGO.
+// Estimate and Choose model their cost (EstimateOn and ChooseOn with
+// per-round hops and link contention); ParseAlgoSpec reads KIZUNA_ALGO.
 // Every function in the package is pure and may be called concurrently;
 // none retains its arguments.
 //
@@ -44,7 +45,10 @@
 // largest chunk count of a stage; the chunk index alone where a pair meets
 // in one stage: AllToAll, Broadcast, Reduce; the pass for Barrier); chunk k
 // of tree t is 4k+2t+phase (0 up, 1 down); halving-doubling and recursive
-// doubling use phase<<28 | chunk. Build fails with ErrInvalid, rather than
+// doubling use phase<<28 | chunk; torus, hier and swing use
+// phase<<28 | step*C+chunk (phases fold, reduce-scatter, all-gather,
+// unfold; C the chunk count of the step kind's largest message); multiring
+// ring<<28 | stage*C+chunk. Build fails with ErrInvalid, rather than
 // reuse a tag, when a count cut into ChunkElems pieces needs more tags than
 // that layout holds (2^32 in all, or 2^28 chunks per phase).
 //
@@ -101,10 +105,52 @@
 //	rd    AllReduce      fold, then lg q full-buffer exchanges of C(n) steps
 //	                     each; sends lg q·n.
 //
+// The topology-aware AllReduce algorithms read Params.Layout (see Layout,
+// Needs, AvailableOn); Ring reads Layout.Ring when given, for every
+// collective. With a line of d ranks at a level, the shard n_j that level
+// works on (n_0 = n, n_{j+1} = n_j/d_j):
+//
+//	torus      Layout.Dims d_0..d_k (any sizes, odd and 1 included; ranks on
+//	           the grid by Layout.Grid): for each dimension in order, a ring
+//	           reduce-scatter of the shard along the rank's line, then the
+//	           deeper dimensions on the block it owns, then a ring
+//	           all-gather; dimensions of 1 are skipped. Σ 2(d_j-1) stages
+//	           of C(n_{j+1}) steps; sends 2(p-1)/p·n, reduces (p-1)/p·n,
+//	           like ring with Σ(d_j-1) instead of p-1 latencies (Mikami et
+//	           al. 2018 for 2-D).
+//	hier       Layout.Groups of sizes m_i, m = min m_i, g groups: the members
+//	           of a group beyond the first m fold into member i mod m (the
+//	           whole buffer, one extra at a time, and get the result back
+//	           last); then torus over (m, g): ring reduce-scatter within the
+//	           group, ring all-reduce of the 1/m shard across groups among the
+//	           members with the same index, ring all-gather within the
+//	           group. Equal groups: 2(m-1)+2(g-1) stages, sends 2(p-1)/p·n;
+//	           unequal: plus ceil(max m_i/m)-1 fold and unfold stages of n.
+//	swing      De Sensi et al. 2024, bandwidth-optimal form: on one line (the
+//	           ranks, in Layout.Ring order if given) or per dimension of
+//	           Layout.Dims like torus. A line of d folds onto q = 2^floor(lg d)
+//	           members (position v >= q sends its shard to v-q and gets the
+//	           result back); step s of the reduce-scatter pairs position v
+//	           with v+rho(s) (v even) or v-rho(s) (v odd), rho(s) =
+//	           (1-(-2)^(s+1))/3 = 1, -1, 3, -5, 11, ...; each keeps the half of
+//	           their common run of blocks on its side (blocks are laid out so
+//	           that every run is contiguous) and reduces it; lg q steps, then
+//	           the deeper levels, then lg q all-gather steps in reverse. On one
+//	           line: 2 lg q steps of C(n/2^i); sends 2(q-1)/q·n (plus n each
+//	           way when folded), as hd; partners are at distance |rho(s)|
+//	           instead of 2^s, fewer hops on a torus. Per dimension it is
+//	           dimension by dimension, not the paper's interleaved multiport
+//	           variant.
+//	multiring  Layout.Rings (or {Layout.Ring}), k <= MaxRings: Count split
+//	           into k slices, slice i ring-all-reduced on ring i, all rings on
+//	           one global clock (step = stage, chunk; one message per ring).
+//	           2(p-1)·C(n/(kp)) steps; sends 2(p-1)/p·n in all, 2(p-1)/p·n/k
+//	           per ring. With one ring it is exactly Ring on Layout.Ring.
+//
 // # Determinism
 //
-// A reduction's result depends only on (Algo, Size, Count, Root) — not on
-// ChunkElems, InPlace, or timing — because every schedule fixes the order
+// A reduction's result depends only on (Algo, Size, Count, Root, Layout) —
+// not on ChunkElems, InPlace, or timing — because every schedule fixes the order
 // in which each element is combined and the executor applies receives in
 // Recvs order. For AllReduce every rank ends with bitwise-identical
 // values:
@@ -112,6 +158,10 @@
 //	AllReduce      ring  each block summed once, by the rank after it in the ring, then copied
 //	AllReduce      tree  each element summed once, at its tree's root, then copied down
 //	AllReduce      hd    each block summed once, by its owner after the halving, then copied
+//	AllReduce      torus, hier, swing  each element summed once: along the line at each
+//	                     level into the one rank that owns its block at the deepest level
+//	                     (folded extras reduced in first), then copied back out
+//	AllReduce      multiring  each slice as ring, on its own ring
 //	AllReduce      rd    every rank sums, but partners compute a+b and b+a from equal a and b,
 //	                     which are bitwise equal since the sum is commutative per element; by
 //	                     induction all ranks hold the same association
@@ -134,6 +184,7 @@
 //	tree  AllReduce, Broadcast   0
 //	tree  Reduce          n at most (about n/2: one half, in rotating chunk slots)
 //	hd    AllReduce       0
+//	torus, hier, swing, multiring  AllReduce  0
 //	rd    AllReduce       n (0 when q = 2 and the rank starts out of place)
 //
 // # References
@@ -142,5 +193,9 @@
 // Communication Operations in MPICH", IJHPCA 19(1), 2005. P. Sanders,
 // J. Speck, J. L. Träff, "Two-tree algorithms for full bandwidth broadcast,
 // reduction and scan", Parallel Computing 35(12), 2009. NCCL's
-// src/graph/trees.cc for the double binary tree construction.
+// src/graph/trees.cc for the double binary tree construction. H. Mikami
+// et al., "Massively Distributed SGD: ImageNet/ResNet-50 Training in a
+// Flash", arXiv 1811.05233, 2018 (2-D torus all-reduce). D. De Sensi et
+// al., "Swing: Short-cutting Rings for Higher Bandwidth Allreduce", NSDI
+// 2024.
 package schedule

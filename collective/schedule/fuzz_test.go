@@ -30,7 +30,7 @@ func FuzzBuild(f *testing.F) {
 		if s == nil {
 			t.Fatalf("Build(%+v) = nil, nil", p)
 		}
-		c := simCase{p.Coll, p.Algo, p.Size, p.Count, p.ChunkElems, p.Root, p.InPlace}
+		c := simCase{p.Coll, p.Algo, p.Size, p.Count, p.ChunkElems, p.Root, p.InPlace, nil}
 		if err := checkFloat(c); err != nil {
 			t.Fatalf("%v: %v", c, err)
 		}

@@ -32,7 +32,7 @@ const symbolicMax = 4000
 // sequential reference and, for AllReduce, bitwise agreement between ranks.
 func TestMatrix(t *testing.T) {
 	for _, coll := range []Coll{AllReduce, Broadcast, Reduce, AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier} {
-		for _, algo := range Available(coll) {
+		for _, algo := range AvailableOn(coll, nil) {
 			t.Run(coll.String()+"/"+algo.String(), func(t *testing.T) {
 				t.Parallel()
 				for _, c := range matrixCases(coll, algo, testing.Short(), *fullMatrix) {
@@ -70,7 +70,7 @@ func matrixCases(coll Coll, algo Algo, short, full bool) []simCase {
 		for _, chunk := range chunks {
 			for _, ip := range []bool{false, true} {
 				for _, root := range roots {
-					cs = append(cs, simCase{coll, algo, p, n, chunk, root, ip})
+					cs = append(cs, simCase{coll, algo, p, n, chunk, root, ip, nil})
 				}
 			}
 		}
@@ -87,18 +87,18 @@ func matrixCases(coll Coll, algo Algo, short, full bool) []simCase {
 			// One call per size, alternating so that the sizes between
 			// them take every value of the other dimensions.
 			if p%2 == 1 {
-				cs = append(cs, simCase{coll, algo, p, largeCount, 0, 0, false})
+				cs = append(cs, simCase{coll, algo, p, largeCount, 0, 0, false, nil})
 			} else {
 				root := 0
 				if rooted(coll) {
 					root = p - 1
 				}
-				cs = append(cs, simCase{coll, algo, p, largeCount, 4096, root, true})
+				cs = append(cs, simCase{coll, algo, p, largeCount, 4096, root, true, nil})
 			}
 		}
 	}
 	if !short && coll != Barrier {
-		cs = append(cs, simCase{coll, algo, 3, hugeCount, 4096, 2, false})
+		cs = append(cs, simCase{coll, algo, 3, hugeCount, 4096, 2, false, nil})
 	}
 	return cs
 }

@@ -15,15 +15,20 @@ type simCase struct {
 	chunk   int
 	root    int
 	inplace bool
+	layout  *Layout
 }
 
 func (c simCase) String() string {
-	return fmt.Sprintf("%v/%v p=%d n=%d chunk=%d root=%d inplace=%v", c.coll, c.algo, c.p, c.n, c.chunk, c.root, c.inplace)
+	s := fmt.Sprintf("%v/%v p=%d n=%d chunk=%d root=%d inplace=%v", c.coll, c.algo, c.p, c.n, c.chunk, c.root, c.inplace)
+	if l := c.layout; l != nil {
+		s += fmt.Sprintf(" layout{ring=%v rings=%v dims=%v grid=%v groups=%v}", l.Ring, l.Rings, l.Dims, l.Grid, l.Groups)
+	}
+	return s
 }
 
 func (c simCase) params(r int) Params {
 	return Params{Coll: c.coll, Algo: c.algo, Rank: r, Size: c.p, Count: c.n, Root: c.root,
-		ChunkElems: c.chunk, InPlace: c.inplace}
+		ChunkElems: c.chunk, InPlace: c.inplace, Layout: c.layout}
 }
 
 // build returns every rank's schedule and params for c.

@@ -1,7 +1,11 @@
 package schedule
 
 // ring dispatches the Ring schedules. Every ring sends to r+1 and receives
-// from r-1, except AllToAll, whose step s pairs r with r+s and r-s.
+// from r-1, except AllToAll, whose step s pairs r with r+s and r-s. Here r
+// is the rank's position in the ring (Layout.Ring; rank order without one)
+// and "rank r+1" means the rank at position r+1 (b.rankAt): blocks that
+// belong to a rank by the buffer conventions stay that rank's, so only the
+// order of the traffic changes.
 func (b *builder) ring() {
 	switch b.p.Coll {
 	case AllReduce:
@@ -41,10 +45,10 @@ func ringLeg(peer int, reg Region, tag int64, reduce bool) *leg {
 // order, computed once by rank b-1 and copied everywhere else: every rank ends
 // with the same bits, and the association depends on (Size, Count) only.
 func (b *builder) ringAllReduce() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
+	p, r, n := b.p.Size, b.vpos, b.p.Count
 	blk := func(buf Buf, i int) Region { return Region{buf, blockOff(n, p, i), blockLen(n, p, i)} }
 	c := int64(nchunks(blockLen(n, p, 0), b.chunk))
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	for s := range p - 1 {
 		sb, rb := mod(r-s, p), mod(r-s-1, p)
 		src := Out
@@ -74,8 +78,8 @@ func (b *builder) ringAllReduce() {
 // and Scratch[n:2n] in place, where Out is the caller's block r of In, which
 // must stay intact until the last stage. Each block is computed once.
 func (b *builder) ringReduceScatter() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
-	in := func(i int) Region { return Region{In, i * n, n} }
+	p, r, n := b.p.Size, b.vpos, b.p.Count
+	in := func(i int) Region { return Region{In, b.rankAt(i) * n, n} }
 	slot := func(s int) Region {
 		switch {
 		case s == p-2:
@@ -93,9 +97,9 @@ func (b *builder) ringReduceScatter() {
 		return
 	}
 	c := int64(nchunks(n, b.chunk))
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	for s := range p - 1 {
-		sb, rb := mod(r-s-1, p), mod(r-s-2, p)
+		sb, rb := r-s-1, r-s-2
 		src := in(sb)
 		if s > 0 {
 			src = slot(s - 1)
@@ -113,21 +117,21 @@ func (b *builder) ringReduceScatter() {
 // ringAllGather passes blocks around the ring: stage s sends block r-s and
 // receives block r-s-1.
 func (b *builder) ringAllGather() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
-	out := func(i int) Region { return Region{Out, i * n, n} }
+	p, r, n := b.p.Size, b.vpos, b.p.Count
+	out := func(i int) Region { return Region{Out, b.rankAt(i) * n, n} }
 	if n == 0 {
 		return
 	}
 	pre := b.copies(Region{In, 0, n}, out(r))
 	c := int64(nchunks(n, b.chunk))
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	for s := range p - 1 {
-		src := out(mod(r-s, p))
+		src := out(r - s)
 		if s == 0 {
 			src = Region{In, 0, n}
 		}
 		t := int64(s) * c
-		b.stage(ringLeg(next, src, t, false), ringLeg(prev, out(mod(r-s-1, p)), t, false), nil, pre)
+		b.stage(ringLeg(next, src, t, false), ringLeg(prev, out(r-s-1), t, false), nil, pre)
 		pre = nil
 	}
 }
@@ -136,10 +140,10 @@ func (b *builder) ringAllGather() {
 // step k of an interior rank forwards chunk k-1 and receives chunk k
 // (tag k). The root sends from In and copies In to Out in its first step.
 func (b *builder) ringBroadcast() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
-	v := mod(r-b.p.Root, p)
+	p, r, n := b.p.Size, b.vpos, b.p.Count
+	v := mod(r-b.posOf(b.p.Root), p)
 	k := nchunks(n, b.chunk)
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	all := func(buf Buf) Region { return Region{buf, 0, n} }
 	if k == 0 {
 		return
@@ -170,10 +174,10 @@ func (b *builder) ringBroadcast() {
 // chunk slots of Scratch. The one result is computed at the root in chain
 // order, so it depends on (Size, Root, Count) only.
 func (b *builder) ringReduce() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
-	v := mod(r-b.p.Root, p)
+	p, r, n := b.p.Size, b.vpos, b.p.Count
+	v := mod(r-b.posOf(b.p.Root), p)
 	k := nchunks(n, b.chunk)
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	all := func(buf Buf) Region { return Region{buf, 0, n} }
 	if k == 0 {
 		return
@@ -222,8 +226,8 @@ func (b *builder) ringReduce() {
 // in Scratch slot s-1 and is copied home at the start of stage p-s+1, or in
 // a final copy step for s = 1.
 func (b *builder) ringAllToAll() {
-	p, r, n := b.p.Size, b.p.Rank, b.p.Count
-	blk := func(buf Buf, i int) Region { return Region{buf, i * n, n} }
+	p, r, n := b.p.Size, b.vpos, b.p.Count
+	blk := func(buf Buf, i int) Region { return Region{buf, b.rankAt(i) * n, n} }
 	if n == 0 {
 		return
 	}
@@ -239,19 +243,20 @@ func (b *builder) ringAllToAll() {
 	}
 	pre := b.copies(blk(In, r), blk(Out, r))
 	for s := 1; s < p; s++ {
-		to, from := mod(r+s, p), mod(r-s, p)
+		to, from := r+s, r-s
 		if back := p - s + 1; s >= 2 && back >= 2 && held(back) {
-			pre = append(pre, Copy{Src: slot(back), Dst: blk(Out, mod(r-back, p))})
+			pre = append(pre, Copy{Src: slot(back), Dst: blk(Out, r-back)})
 		}
 		dst := blk(Out, from)
 		if held(s) {
 			dst = slot(s)
 		}
-		b.stage(&leg{peer: to, reg: blk(src, to), lim: tagLimit}, &leg{peer: from, reg: dst, lim: tagLimit}, nil, pre)
+		b.stage(&leg{peer: b.rankAt(to), reg: blk(src, to), lim: tagLimit},
+			&leg{peer: b.rankAt(from), reg: dst, lim: tagLimit}, nil, pre)
 		pre = nil
 	}
 	if held(1) {
-		b.copyStep(slot(1), blk(Out, mod(r-1, p)))
+		b.copyStep(slot(1), blk(Out, r-1))
 	}
 }
 
@@ -261,13 +266,14 @@ func (b *builder) ringAllToAll() {
 // t+1; the root receives the block of rank root-1-t (tag t*C+c). Forwarded
 // blocks wait in two alternating Scratch slots of Count.
 func (b *builder) ringGather() {
-	p, r, n, root := b.p.Size, b.p.Rank, b.p.Count, b.p.Root
-	v := mod(r-root, p)
+	p, r, n, root := b.p.Size, b.vpos, b.p.Count, b.p.Root
+	rootPos := b.posOf(root)
+	v := mod(r-rootPos, p)
 	if n == 0 {
 		return
 	}
 	c := int64(nchunks(n, b.chunk))
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	slot := func(t int) Region {
 		g := Region{Scratch, (t % 2) * n, n}
 		b.use(g.Off + n)
@@ -276,7 +282,7 @@ func (b *builder) ringGather() {
 	if v == 0 {
 		pre := b.copies(Region{In, 0, n}, Region{Out, root * n, n})
 		for t := range p - 1 {
-			from := mod(p-1-t+root, p)
+			from := b.rankAt(p - 1 - t + rootPos)
 			b.stage(nil, ringLeg(prev, Region{Out, from * n, n}, int64(t)*c, false), nil, pre)
 			pre = nil
 		}
@@ -301,13 +307,14 @@ func (b *builder) ringGather() {
 // v+p-2-t (its own at t = p-2, into Out) and forwards it at t+1 (tag t*C+c).
 // Blocks in transit wait in two alternating Scratch slots of Count.
 func (b *builder) ringScatter() {
-	p, r, n, root := b.p.Size, b.p.Rank, b.p.Count, b.p.Root
-	v := mod(r-root, p)
+	p, r, n, root := b.p.Size, b.vpos, b.p.Count, b.p.Root
+	rootPos := b.posOf(root)
+	v := mod(r-rootPos, p)
 	if n == 0 {
 		return
 	}
 	c := int64(nchunks(n, b.chunk))
-	next, prev := mod(r+1, p), mod(r-1, p)
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	slot := func(t int) Region {
 		g := Region{Scratch, (t % 2) * n, n}
 		b.use(g.Off + n)
@@ -316,7 +323,7 @@ func (b *builder) ringScatter() {
 	if v == 0 {
 		pre := b.copies(Region{In, root * n, n}, Region{Out, 0, n})
 		for t := range p - 1 {
-			to := mod(p-1-t+root, p)
+			to := b.rankAt(p - 1 - t + rootPos)
 			b.stage(ringLeg(next, Region{In, to * n, n}, int64(t)*c, false), nil, nil, pre)
 			pre = nil
 		}
@@ -340,8 +347,8 @@ func (b *builder) ringScatter() {
 // entered; the second pass carries that news, so no rank leaves before all
 // entered.
 func (b *builder) ringBarrier() {
-	p, r := b.p.Size, b.p.Rank
-	next, prev := mod(r+1, p), mod(r-1, p)
+	r := b.vpos
+	next, prev := b.rankAt(r+1), b.rankAt(r-1)
 	send := func(t uint32) []Xfer { return []Xfer{{Peer: next, Tag: t}} }
 	recv := func(t uint32) []Xfer { return []Xfer{{Peer: prev, Tag: t}} }
 	if r == 0 {

@@ -18,7 +18,8 @@ func normName(s string) string {
 }
 
 // ParseAlgo parses an algorithm name: ring; tree; hd, halvingdoubling or
-// rabenseifner; rd or recursivedoubling; auto. Case, '_' and '-' are
+// rabenseifner; rd or recursivedoubling; torus; hier or hierarchical;
+// swing; multiring; auto. Case, '_' and '-' are
 // ignored. Errors wrap ErrSpec.
 func ParseAlgo(s string) (Algo, error) {
 	if a, ok := algoByName(s); ok {
@@ -39,6 +40,14 @@ func algoByName(s string) (Algo, bool) {
 		return HalvingDoubling, true
 	case "rd", "recursivedoubling":
 		return RecursiveDoubling, true
+	case "torus":
+		return Torus, true
+	case "hier", "hierarchical":
+		return Hierarchical, true
+	case "swing":
+		return Swing, true
+	case "multiring":
+		return MultiRing, true
 	}
 	return 0, false
 }
@@ -83,7 +92,7 @@ func (c clause) allows(a Algo) bool { return c.set.has(a) != c.except }
 
 func (c clause) String() string {
 	var names []string
-	for a := Ring; a <= RecursiveDoubling; a++ {
+	for a := Ring; a <= lastAlgo; a++ {
 		if c.set.has(a) {
 			names = append(names, a.String())
 		}

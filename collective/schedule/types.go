@@ -33,7 +33,29 @@ const (
 	HalvingDoubling Algo = 3
 	// RecursiveDoubling: log2(p) full-buffer exchanges (AllReduce), latency-optimal.
 	RecursiveDoubling Algo = 4
+	// Torus: dimension-wise all-reduce on the rank grid Layout.Dims (Mikami
+	// et al., Sony 2018, generalised to n-D): ring reduce-scatter along
+	// dimension 0, all-reduce of the shard along the remaining dimensions,
+	// ring all-gather along dimension 0 (AllReduce; needs Layout.Dims).
+	Torus Algo = 5
+	// Hierarchical: dragonfly all-reduce over Layout.Groups: ring
+	// reduce-scatter within each group, ring all-reduce of the shard across
+	// groups among ranks with the same index in their group, ring all-gather
+	// within the group (AllReduce; needs Layout.Groups).
+	Hierarchical Algo = 6
+	// Swing: De Sensi et al. (NSDI 2024) in Rabenseifner's bandwidth-optimal
+	// form; step s pairs r with r ± rho(s), on the ring of ranks
+	// (Layout.Ring order if given) or per dimension of Layout.Dims
+	// (AllReduce).
+	Swing Algo = 7
+	// MultiRing: the buffer split across the rings of Layout.Rings, each
+	// slice ring-all-reduced on its own ring, all concurrently (AllReduce;
+	// needs Layout.Rings or Layout.Ring).
+	MultiRing Algo = 8
 )
+
+// lastAlgo is the largest Algo value.
+const lastAlgo = MultiRing
 
 // Buf names one of the buffers a schedule reads and writes.
 type Buf uint8
@@ -107,6 +129,11 @@ type Params struct {
 	ChunkElems int
 	// InPlace says In and Out are the same memory (the caller passed one buffer).
 	InPlace bool
+	// Layout, when not nil, says where ranks sit (see Layout and Needs);
+	// nil means no topology. Every rank of a call passes an equal Layout,
+	// which must not change afterwards. A pointer keeps Params comparable:
+	// as a map key it compares by identity.
+	Layout *Layout
 }
 
 func (c Coll) String() string {
@@ -147,6 +174,14 @@ func (a Algo) String() string {
 		return "hd"
 	case RecursiveDoubling:
 		return "rd"
+	case Torus:
+		return "torus"
+	case Hierarchical:
+		return "hier"
+	case Swing:
+		return "swing"
+	case MultiRing:
+		return "multiring"
 	}
 	return fmt.Sprintf("algo(%d)", uint8(a))
 }

@@ -26,8 +26,9 @@ func (k msgKey) tag() uint32 { return uint32(k) }
 // Validate checks that scheds[i], built for params[i], are the schedules of
 // all ranks of one call and can run together under the Step semantics:
 //
-//   - params describe one call: same Coll, Algo, Size, Count, Root and
-//     ChunkElems, params[i].Rank == i (InPlace may differ between ranks);
+//   - params describe one call: same Coll, Algo, Size, Count, Root,
+//     ChunkElems and Layout (by content), params[i].Rank == i (InPlace may
+//     differ between ranks);
 //   - every region lies inside its buffer (In and Out per the package's
 //     buffer conventions, Scratch per Schedule.Scratch); In is written only
 //     when it aliases Out (InPlace); a non-root Broadcast never reads In;
@@ -79,8 +80,11 @@ func checkCall(scheds []*Schedule, params []Params) error {
 		if p.Rank != r {
 			return fmt.Errorf("%w: params[%d] has rank %d", ErrMismatch, r, p.Rank)
 		}
+		if !equalLayouts(p.Layout, p0.Layout) {
+			return fmt.Errorf("%w: rank %d layout differs from rank 0's", ErrMismatch, r)
+		}
 		q := p
-		q.Rank, q.InPlace = p0.Rank, p0.InPlace
+		q.Rank, q.InPlace, q.Layout = p0.Rank, p0.InPlace, p0.Layout
 		if !rooted(p.Coll) {
 			q.Root = p0.Root
 		}

@@ -257,14 +257,14 @@ func TestOracleCatchesDisagreement(t *testing.T) {
 // depends on (Algo, Size, Count, Root) only, not on ChunkElems or InPlace.
 func TestAssociationIgnoresChunk(t *testing.T) {
 	for _, coll := range []Coll{AllReduce, Reduce, ReduceScatter} {
-		for _, algo := range Available(coll) {
+		for _, algo := range AvailableOn(coll, nil) {
 			for _, p := range []int{2, 3, 5, 6, 8, 11} {
 				for _, n := range []int{1, p + 1, 97} {
 					sy := newSymbols(p, n*p)
 					var first [][]int32
 					for _, chunk := range []int{0, 1, 3, 40} {
 						for _, ip := range []bool{false, true} {
-							c := simCase{coll, algo, p, n, chunk, p - 1, ip}
+							c := simCase{coll, algo, p, n, chunk, p - 1, ip, nil}
 							scheds, params, err := c.build()
 							if err != nil {
 								t.Fatal(err)

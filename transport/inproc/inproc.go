@@ -79,7 +79,11 @@ func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 	}
 	h.Src = int32(e.rank)
 	h.Len = uint32(len(payload))
-	dst.mux.Deliver(h, payload)
+	// Waits only when this rank has run more than the hold limit ahead of
+	// peer (transport.Mux.DeliverCtx).
+	if err := dst.mux.DeliverCtx(ctx, h, payload); err != nil {
+		return &transport.PeerError{Peer: peer, Op: "send", Err: err}
+	}
 	return nil
 }
 

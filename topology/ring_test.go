@@ -1,0 +1,222 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// checkCycle checks that c visits every node of topo once and that every
+// step, the closing one included, has the given number of hops at most.
+func checkCycle(t *testing.T, topo Topology, c []int, maxHops int) {
+	t.Helper()
+	if len(c) != topo.Nodes() {
+		t.Fatalf("%s: cycle of %d nodes; want %d", topo.Name(), len(c), topo.Nodes())
+	}
+	seen := make([]bool, topo.Nodes())
+	for i, n := range c {
+		if seen[n] {
+			t.Fatalf("%s: node %d twice in cycle", topo.Name(), n)
+		}
+		seen[n] = true
+		next := c[(i+1)%len(c)]
+		if h := topo.Hops(n, next); len(c) > 1 && (h < 1 || h > maxHops) {
+			t.Fatalf("%s: cycle step %d -> %d has %d hops; want 1..%d", topo.Name(), n, next, h, maxHops)
+		}
+	}
+}
+
+func TestNodeCycleGrid(t *testing.T) {
+	tests := []string{
+		"torus:1", "torus:2", "torus:3", "torus:8", "torus:2x2", "torus:3x3", "torus:3x5", "torus:5x3",
+		"torus:4x6", "torus:3x4", "torus:7x2", "torus:8x8", "torus:3x3x3", "torus:5x3x7", "torus:4x4x4",
+		"torus:2x3x4x5", "torus:3x1x5", "torus:3x3x3x3", "torus:2x2x2x2x2x2", "torus:3x5x3x5x3x3",
+		"tofu:1x1x1", "tofu:3x3x3", "tofu:2x3x1", "fugaku",
+		"mesh:2", "mesh:1", "mesh:4x4", "mesh:3x4", "mesh:4x3", "mesh:2x5", "mesh:3x3x2", "mesh:2x3x5x3",
+	}
+	for _, spec := range tests {
+		topo, err := Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NodeCycle(topo)
+		if err != nil {
+			t.Errorf("NodeCycle(%s) err = %v; want nil", spec, err)
+			continue
+		}
+		checkCycle(t, topo, c, 1)
+	}
+}
+
+func TestNodeCycleMeshOdd(t *testing.T) {
+	for _, spec := range []string{"mesh:3", "mesh:3x3", "mesh:5x7", "mesh:3x5x3", "mesh:4"} {
+		topo, _ := Parse(spec)
+		if _, err := NodeCycle(topo); !errors.Is(err, ErrNoCycle) {
+			t.Errorf("NodeCycle(%s) err = %v; want ErrNoCycle", spec, err)
+		}
+		// The fallback: a path of one-hop steps; only the closing step is longer.
+		path, err := NodePath(topo)
+		if err != nil || len(path) != topo.Nodes() {
+			t.Fatalf("NodePath(%s) = %v, %v; want all %d nodes", spec, path, err, topo.Nodes())
+		}
+		for i := 1; i < len(path); i++ {
+			if h := topo.Hops(path[i-1], path[i]); h != 1 {
+				t.Fatalf("NodePath(%s) step %d -> %d has %d hops; want 1", spec, path[i-1], path[i], h)
+			}
+		}
+		p, _ := Place(topo, "linear", topo.Nodes())
+		ring, err := EmbedRing(topo, p)
+		if err != nil || ring.Validate(topo.Nodes()) != nil {
+			t.Fatalf("EmbedRing(%s) = %v, %v; want the snake fallback", spec, ring, err)
+		}
+	}
+}
+
+func TestNodeCycleDragonfly(t *testing.T) {
+	tests := []string{
+		"dragonfly:groups=1,routers=3,nodes=2",
+		"dragonfly:groups=2,routers=2,nodes=2",
+		"dragonfly:groups=2,routers=1,nodes=3,global=1",
+		"dragonfly:groups=4,routers=3,nodes=2",
+		"dragonfly:groups=5,routers=4,nodes=1,global=1",
+		"dragonfly:groups=9,routers=4,nodes=2",
+		"aurora",
+	}
+	for _, spec := range tests {
+		topo, _ := Parse(spec)
+		d := topo.(*Dragonfly)
+		c, err := NodeCycle(topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCycle(t, topo, c, 3) // inject, at most one local or global, eject
+		crossings, global := 0, 0
+		for i, n := range c {
+			next := c[(i+1)%len(c)]
+			if d.Group(n) != d.Group(next) {
+				crossings++
+			}
+			for _, l := range topo.Route(n, next) {
+				if l.Kind == Global {
+					global++
+				}
+			}
+		}
+		want := d.Groups
+		if want == 1 {
+			want = 0
+		}
+		if crossings != want || global != want {
+			t.Errorf("NodeCycle(%s) crosses groups %d times over %d global links; want %d", spec, crossings, global, want)
+		}
+	}
+}
+
+func TestEmbedRingPlacements(t *testing.T) {
+	tests := []struct {
+		spec, place string
+		ranks       int
+	}{
+		{"torus:8x8", "random:1", 64},
+		{"torus:3x5", "random:7", 30},   // two ranks per node
+		{"torus:3x5", "random:7:3", 45}, // three ranks per node
+		{"tofu:1x2x1", "random:3", 24},
+		{"mesh:4x3", "linear:2", 24},
+		{"dragonfly:groups=4,routers=3,nodes=2", "random:5", 48},
+	}
+	for _, tt := range tests {
+		topo, _ := Parse(tt.spec)
+		p, err := Place(topo, tt.place, tt.ranks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring, err := EmbedRing(topo, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.Validate(tt.ranks); err != nil {
+			t.Fatalf("EmbedRing(%s, %s): %v", tt.spec, tt.place, err)
+		}
+		limit := 1
+		if _, ok := topo.(*Dragonfly); ok {
+			limit = 3
+		}
+		// Ranks of one node are consecutive: the ring visits each node once.
+		visits := map[int]int{}
+		for i, r := range ring.Ranks {
+			next := ring.Ranks[(i+1)%len(ring.Ranks)]
+			a, b := p.Nodes[r], p.Nodes[next]
+			if a != b {
+				visits[a]++
+			}
+			if h := topo.Hops(a, b); h > limit {
+				t.Fatalf("EmbedRing(%s, %s): step rank %d -> %d has %d hops; want at most %d", tt.spec, tt.place, r, next, h, limit)
+			}
+		}
+		for n, v := range visits {
+			if v != 1 {
+				t.Fatalf("EmbedRing(%s, %s): ring leaves node %d %d times; want once", tt.spec, tt.place, n, v)
+			}
+		}
+	}
+}
+
+func TestEmbedRingsEdgeDisjoint(t *testing.T) {
+	tests := []struct {
+		spec    string
+		atLeast int
+	}{
+		{"torus:3", 2},
+		{"torus:8x8", 4},
+		{"torus:5x5", 4},
+		{"torus:3x4", 2},
+		{"torus:4x4x4", 2},
+		{"torus:3x5x7", 2},
+		{"tofu:2x2x2", 2},
+		{"dragonfly:groups=4,routers=3,nodes=2", 2},
+		{"flat:5", 2},
+	}
+	for _, tt := range tests {
+		topo, _ := Parse(tt.spec)
+		p, _ := Place(topo, "random:2", topo.Nodes())
+		rings, err := EmbedRings(topo, p, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rings) < tt.atLeast {
+			t.Errorf("EmbedRings(%s) = %d rings; want at least %d", tt.spec, len(rings), tt.atLeast)
+		}
+		used := map[Link]int{}
+		for i, r := range rings {
+			if err := r.Validate(topo.Nodes()); err != nil {
+				t.Fatalf("EmbedRings(%s) ring %d: %v", tt.spec, i, err)
+			}
+			for _, f := range r.Flows() {
+				for _, l := range topo.Route(p.Nodes[f.Src], p.Nodes[f.Dst]) {
+					if l.Kind == Inject || l.Kind == Eject {
+						continue
+					}
+					if j, ok := used[l]; ok && j != i {
+						t.Fatalf("EmbedRings(%s): link %v in rings %d and %d", tt.spec, l, j, i)
+					}
+					used[l] = i
+				}
+			}
+		}
+		t.Logf("%s: %d edge-disjoint rings", tt.spec, len(rings))
+	}
+}
+
+func ExampleEmbedRing() {
+	topo, _ := Parse("torus:2x3")
+	p, _ := Place(topo, "random:1", 6)
+	ring, _ := EmbedRing(topo, p)
+	fmt.Println(p.Nodes, ring.Ranks)
+	for _, f := range ring.Flows() {
+		fmt.Print(topo.Hops(p.Nodes[f.Src], p.Nodes[f.Dst]), " ")
+	}
+	fmt.Println()
+	// Output:
+	// [0 1 3 2 4 5] [0 1 3 5 4 2]
+	// 1 1 1 1 1 1
+}
