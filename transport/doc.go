@@ -13,5 +13,14 @@
 // handler, and detects ranks that started different collective operations
 // with the same sequence number (Expect, MismatchError).
 //
+// Unexpected frames are held up to a bound per source (DefaultHoldLimit,
+// SetHoldLimit). A source that runs further ahead is pushed back: its TCP
+// stream is not read until the application posts the receive or consumes
+// what is held (so the sender's writes block), and its inproc sends wait
+// (DeliverCtx). One frame always fits when nothing of its source is held.
+// As with MPI's eager limit, a point-to-point pattern that needs more than
+// the bound buffered at once (every rank sending large messages before any
+// receives them) can stall; collectives never need it.
+//
 // Package transporttest holds the conformance suite every Endpoint passes.
 package transport
