@@ -527,14 +527,7 @@ func TestMismatchZeroCount(t *testing.T) {
 				}
 				return err
 			})
-			for r, err := range errs {
-				if !errors.Is(err, ErrMismatch) {
-					t.Errorf("rank %d: err = %v; want ErrMismatch", r, err)
-				}
-			}
-			if d := time.Since(start); d > 15*time.Second {
-				t.Errorf("took %v; want well under the timeout", d)
-			}
+			wantAllMismatch(t, errs, start)
 		})
 	}
 }
@@ -561,14 +554,7 @@ func TestMismatchSkipped(t *testing.T) {
 				}
 				return err
 			})
-			for r, err := range errs {
-				if !errors.Is(err, ErrMismatch) {
-					t.Errorf("rank %d: err = %v; want ErrMismatch", r, err)
-				}
-			}
-			if d := time.Since(start); d > 15*time.Second {
-				t.Errorf("took %v; want well under the timeout", d)
-			}
+			wantAllMismatch(t, errs, start)
 		})
 	}
 }
@@ -602,5 +588,46 @@ func TestRunAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestRootedMisuse: rooted block collectives reject a bad root on every
+// rank, root or not.
+func TestRootedMisuse(t *testing.T) {
+	errs := eachRank(t, TransportInproc, 2, 10*time.Second, func(ctx context.Context, c *Comm) error {
+		f := make([]float32, 4)
+		for _, root := range []int{-1, 2} {
+			if err := Gather(ctx, c, f[:2], f, root); !errors.Is(err, ErrInvalid) {
+				return fmt.Errorf("Gather(root %d) = %v; want ErrInvalid", root, err)
+			}
+			if err := Scatter(ctx, c, f, f[:2], root); !errors.Is(err, ErrInvalid) {
+				return fmt.Errorf("Scatter(root %d) = %v; want ErrInvalid", root, err)
+			}
+		}
+		if c.Rank() == 0 {
+			if err := Gather(ctx, c, f[:2], f[:3], 0); !errors.Is(err, ErrInvalid) {
+				return fmt.Errorf("Gather with a short root buffer = %v; want ErrInvalid", err)
+			}
+		}
+		return nil
+	})
+	for r, err := range errs {
+		if err != nil {
+			t.Errorf("rank %d: %v", r, err)
+		}
+	}
+}
+
+// wantAllMismatch checks that every rank got ErrMismatch, well before the
+// 20 s timeout the tests use.
+func wantAllMismatch(t *testing.T, errs []error, start time.Time) {
+	t.Helper()
+	for r, err := range errs {
+		if !errors.Is(err, ErrMismatch) {
+			t.Errorf("rank %d: err = %v; want ErrMismatch", r, err)
+		}
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %v; want well under the timeout", d)
 	}
 }

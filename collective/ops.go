@@ -70,6 +70,30 @@ func (c *Comm) checkRoot(coll schedule.Coll, root int) error {
 	return nil
 }
 
+// blocks checks a call whose big buffer holds Size() blocks of len(small)
+// bytes (AllGather and Gather receive into it, ReduceScatter and Scatter
+// send from it); the call is in-place when small is big's own block. With
+// root >= 0 only the root uses big: elsewhere it is ignored and nil is
+// returned for it.
+func (c *Comm) blocks(coll schedule.Coll, dt DType, root int, small, big []byte, bigName, smallName string) (bigOut []byte, inPlace bool, err error) {
+	if root >= 0 {
+		if err := c.checkRoot(coll, root); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := c.checkDT(coll, dt, small, big); err != nil {
+		return nil, false, err
+	}
+	if root >= 0 && c.rank != root {
+		return nil, false, nil
+	}
+	if len(big) != len(small)*c.size {
+		return nil, false, invalid(coll, "%s has %d bytes, want %d (size %d x %s %d)", bigName, len(big), len(small)*c.size, c.size, smallName, len(small))
+	}
+	inPlace, err = checkAlias(coll, small, big, c.rank*len(small))
+	return big, inPlace, err
+}
+
 // AllReduceBytes reduces send over all ranks into recv with op. send and recv
 // hold the same number of dt elements; pass the same slice for in-place.
 func (c *Comm) AllReduceBytes(ctx context.Context, send, recv []byte, dt DType, op Op, opts ...CallOption) error {
@@ -152,13 +176,7 @@ func (c *Comm) ReduceBytes(ctx context.Context, send, recv []byte, dt DType, op 
 // recv[Rank()*len(send):][:len(send)].
 func (c *Comm) AllGatherBytes(ctx context.Context, send, recv []byte, dt DType, opts ...CallOption) error {
 	const coll = schedule.AllGather
-	if err := c.checkDT(coll, dt, send, recv); err != nil {
-		return err
-	}
-	if len(recv) != len(send)*c.size {
-		return invalid(coll, "recv has %d bytes, want %d (size %d x send %d)", len(recv), len(send)*c.size, c.size, len(send))
-	}
-	inPlace, err := checkAlias(coll, send, recv, c.rank*len(send))
+	recv, inPlace, err := c.blocks(coll, dt, -1, send, recv, "recv", "send")
 	if err != nil {
 		return err
 	}
@@ -171,16 +189,10 @@ func (c *Comm) AllGatherBytes(ctx context.Context, send, recv []byte, dt DType, 
 // own block, send[Rank()*len(recv):][:len(recv)].
 func (c *Comm) ReduceScatterBytes(ctx context.Context, send, recv []byte, dt DType, op Op, opts ...CallOption) error {
 	const coll = schedule.ReduceScatter
-	if err := c.checkDT(coll, dt, send, recv); err != nil {
-		return err
-	}
 	if !op.Valid() {
 		return invalid(coll, "unknown reduction op %d", op)
 	}
-	if len(send) != len(recv)*c.size {
-		return invalid(coll, "send has %d bytes, want %d (size %d x recv %d)", len(send), len(recv)*c.size, c.size, len(recv))
-	}
-	inPlace, err := checkAlias(coll, recv, send, c.rank*len(recv))
+	send, inPlace, err := c.blocks(coll, dt, -1, recv, send, "send", "recv")
 	if err != nil {
 		return err
 	}
@@ -218,20 +230,9 @@ func (c *Comm) GatherBytes(ctx context.Context, send, recv []byte, dt DType, roo
 	if err := c.checkRoot(coll, root); err != nil {
 		return err
 	}
-	if err := c.checkDT(coll, dt, send, recv); err != nil {
+	recv, inPlace, err := c.blocks(coll, dt, root, send, recv, "root's recv", "send")
+	if err != nil {
 		return err
-	}
-	inPlace := false
-	if c.rank == root {
-		if len(recv) != len(send)*c.size {
-			return invalid(coll, "root's recv has %d bytes, want %d (size %d x send %d)", len(recv), len(send)*c.size, c.size, len(send))
-		}
-		var err error
-		if inPlace, err = checkAlias(coll, send, recv, c.rank*len(send)); err != nil {
-			return err
-		}
-	} else {
-		recv = nil
 	}
 	count := len(send) / dt.Size()
 	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
@@ -245,20 +246,9 @@ func (c *Comm) ScatterBytes(ctx context.Context, send, recv []byte, dt DType, ro
 	if err := c.checkRoot(coll, root); err != nil {
 		return err
 	}
-	if err := c.checkDT(coll, dt, send, recv); err != nil {
+	send, inPlace, err := c.blocks(coll, dt, root, recv, send, "root's send", "recv")
+	if err != nil {
 		return err
-	}
-	inPlace := false
-	if c.rank == root {
-		if len(send) != len(recv)*c.size {
-			return invalid(coll, "root's send has %d bytes, want %d (size %d x recv %d)", len(send), len(recv)*c.size, c.size, len(recv))
-		}
-		var err error
-		if inPlace, err = checkAlias(coll, recv, send, c.rank*len(recv)); err != nil {
-			return err
-		}
-	} else {
-		send = nil
 	}
 	count := len(recv) / dt.Size()
 	return c.collective(ctx, call{coll: coll, dt: dt, op: reduce.Sum, in: send, out: recv, count: count, root: root, inPlace: inPlace}, opts)
