@@ -122,15 +122,7 @@ func TestOracleProcesses(t *testing.T) {
 func TestPeerKilled(t *testing.T) {
 	const n, victim = 4, 2
 	cmds, outs, errs := startRanks(t, n, "-mode", "loop")
-	deadline := time.Now().Add(60 * time.Second)
-	for r := range n {
-		for !strings.Contains(outs[r].String(), "ready") {
-			if time.Now().After(deadline) {
-				t.Fatalf("rank %d never got ready: %s", r, errs[r])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitReady(t, outs, errs)
 	start := time.Now()
 	cmds[victim].Process.Signal(syscall.SIGKILL)
 	var wg sync.WaitGroup
@@ -181,15 +173,7 @@ func TestPeerStalled(t *testing.T) {
 	const n, victim = 3, 2
 	cmds, outs, errs := startRanksEnv(t, n, []string{"KIZUNA_TIMEOUT=3s"}, "-mode", "bcast")
 	t.Cleanup(func() { cmds[victim].Process.Signal(syscall.SIGCONT) })
-	deadline := time.Now().Add(60 * time.Second)
-	for r := range n {
-		for !strings.Contains(outs[r].String(), "ready") {
-			if time.Now().After(deadline) {
-				t.Fatalf("rank %d never got ready: %s", r, errs[r])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitReady(t, outs, errs)
 	start := time.Now()
 	cmds[victim].Process.Signal(syscall.SIGSTOP)
 	var wg sync.WaitGroup
@@ -216,4 +200,19 @@ func TestPeerStalled(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("survivors failed %v after the stop", time.Since(start))
+}
+
+// waitReady waits until every rank printed "ready" (its first operation
+// succeeded).
+func waitReady(t *testing.T, outs, errs []*syncWriter) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for r := range outs {
+		for !strings.Contains(outs[r].String(), "ready") {
+			if time.Now().After(deadline) {
+				t.Fatalf("rank %d never got ready: %s", r, errs[r])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
