@@ -31,6 +31,8 @@ Usage:
   kizuna bench [flags]     benchmark collectives (nccl-tests conventions); -h for flags
   kizuna run -np N [flags] -- PROGRAM [ARGS...]
                            start N ranks of PROGRAM, here or on hosts; -h for flags
+  kizuna topo -topology SPEC [flags]
+                           analyse all-reduce schedules on a network; -h for flags
   kizuna version           print the version
 
 Run "kizuna bench -h" for the benchmark's flags.
@@ -46,6 +48,8 @@ func run(args []string) error {
 		return runBench(args[1:])
 	case "run":
 		return runRun(args[1:])
+	case "topo":
+		return runTopo(args[1:])
 	case "agent": // hidden: started by `kizuna run` on remote hosts
 		return runAgent(args[1:])
 	case "version", "-version", "--version":
