@@ -50,6 +50,7 @@ type Comm struct {
 	exec    executor
 	scheds  map[schedule.Params]*plan
 	choices map[choiceKey]schedule.Algo
+	layout  *schedule.Layout // where ranks sit on the topology; nil for none
 
 	// The operation timeout is one reusable timer (a context per call
 	// would allocate): when it fires while operation armed is running, it
@@ -175,11 +176,9 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		return nil, err
 	}
 	c.store, c.client = store, client
-	if cfg.MeasureCosts {
-		if err := c.measureCosts(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
+	if err := c.start(ctx, &cfg); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -278,6 +277,11 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		sendSeq:    make(map[p2pKey]uint64),
 		recvSeq:    make(map[p2pKey]uint64),
 	}
+	layout, err := buildLayout(&cfg, c.size)
+	if err != nil {
+		return nil, err
+	}
+	c.layout = layout
 	c.peers = make([]int, c.size)
 	for i := range c.peers {
 		c.peers[i] = i

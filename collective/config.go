@@ -68,6 +68,16 @@ type Config struct {
 	// communicator starts (Calibrate), instead of using Costs or the
 	// built-in values. KIZUNA_COSTS=measure sets it.
 	MeasureCosts bool
+	// Topology is the network the ranks run on, in topology.Parse's grammar
+	// ("torus:4x4", "dragonfly:groups=4,routers=2,nodes=2", "fugaku", ...);
+	// "" or "flat" means none. With one, rings follow a one-hop embedding and
+	// the topology-aware all-reduces (torus, hier, swing, multiring) can be
+	// chosen. Every rank must pass the same Topology and Placement; a digest
+	// checked when the communicator starts says so if they do not.
+	Topology string
+	// Placement maps ranks to the topology's nodes: "linear" (default),
+	// "random:SEED", with an optional ":K" ranks per node.
+	Placement string
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
@@ -90,6 +100,8 @@ const (
 	EnvExternalStore  = "KIZUNA_EXTERNAL_STORE"
 	EnvCosts          = "KIZUNA_COSTS"
 	EnvLog            = "KIZUNA_LOG"
+	EnvTopology       = "KIZUNA_TOPOLOGY"
+	EnvPlacement      = "KIZUNA_PLACEMENT"
 	EnvToken          = "KIZUNA_TOKEN"
 )
 
@@ -179,6 +191,12 @@ func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity b
 	}
 	if v, ok := lookup(EnvAlgo); ok {
 		cfg.Algo = v
+	}
+	if v, ok := lookup(EnvTopology); ok {
+		cfg.Topology = v
+	}
+	if v, ok := lookup(EnvPlacement); ok {
+		cfg.Placement = v
 	}
 	if v, ok := lookup(EnvTimeout); ok && v != "" {
 		d, perr := ParseDuration(v)

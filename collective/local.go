@@ -61,14 +61,14 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			}
 			comms[r] = c
 		}
-		if cfg.MeasureCosts {
+		{
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for r, c := range comms {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					errs[r] = c.measureCosts(ctx)
+					errs[r] = c.start(ctx, &cfg)
 				}()
 			}
 			wg.Wait()

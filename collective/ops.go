@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/kizuna-hpc/kizuna/collective/reduce"
@@ -290,6 +291,7 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 	params := schedule.Params{
 		Coll: cl.coll, Algo: algo, Rank: c.rank, Size: c.size, Count: cl.count,
 		Root: cl.root, ChunkElems: max(1, c.chunkBytes/cl.dt.Size()), InPlace: cl.inPlace,
+		Layout: c.layout,
 	}
 	p := c.scheds[params]
 	if p == nil {
@@ -329,17 +331,24 @@ const maxPlans = 256
 // KIZUNA_ALGO (Config.Algo), the cost model.
 func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error) {
 	if forced != schedule.AlgoAuto {
-		if int(cl.coll) < len(availTable) && int(forced) < len(availTable[0]) && availTable[cl.coll][forced] {
+		if c.layout == nil {
+			if int(cl.coll) < len(availTable) && int(forced) < len(availTable[0]) && availTable[cl.coll][forced] {
+				return forced, nil
+			}
+			return 0, invalid(cl.coll, "algorithm %s is not available (available: %v; torus, hier, swing and multiring need %s)", forced, Available(cl.coll), EnvTopology)
+		}
+		avail := c.Available(cl.coll)
+		if slices.Contains(avail, forced) {
 			return forced, nil
 		}
-		return 0, invalid(cl.coll, "algorithm %s is not available (available: %v)", forced, Available(cl.coll))
+		return 0, invalid(cl.coll, "algorithm %s is not available on %s (available: %v)", forced, "this topology", avail)
 	}
 	bytes := int64(cl.count) * int64(cl.dt.Size())
 	key := choiceKey{cl.coll, bytes}
 	if a, ok := c.choices[key]; ok {
 		return a, nil
 	}
-	avail := Available(cl.coll)
+	avail := c.Available(cl.coll)
 	allowed := func(co schedule.Coll, a schedule.Algo) bool { return c.algoSpec.Allowed(co, a) }
 	any := false
 	for _, a := range avail {
@@ -351,7 +360,12 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 	if !any {
 		return 0, invalid(cl.coll, "%s=%q allows none of the available algorithms %v", EnvAlgo, c.algoSpec.String(), avail)
 	}
-	a := schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed)
+	var a schedule.Algo
+	if c.layout == nil {
+		a = schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed)
+	} else {
+		a = schedule.ChooseOn(cl.coll, bytes, c.size, c.costs, schedule.StepCost{Layout: c.layout}, allowed)
+	}
 	if len(c.choices) >= maxPlans {
 		clear(c.choices)
 	}
@@ -379,6 +393,16 @@ var availTable = func() (t [16][32]bool) {
 	}
 	return t
 }()
+
+// Available lists the algorithms this communicator can run for coll: with a
+// topology (Config.Topology) the topology-aware ones its layout supports
+// too, otherwise those of the package-level Available.
+func (c *Comm) Available(coll schedule.Coll) []Algo {
+	if c.layout == nil {
+		return Available(coll)
+	}
+	return schedule.AvailableOn(coll, c.layout)
+}
 
 // Available lists the algorithms a communicator can run for coll: the
 // schedules that need no topology layout (ring, tree, halving-doubling,

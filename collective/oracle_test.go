@@ -2,13 +2,16 @@ package collective_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/kizuna-hpc/kizuna/collective"
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 	"github.com/kizuna-hpc/kizuna/internal/oracle"
+	"github.com/kizuna-hpc/kizuna/rendezvous"
 )
 
 var allDTypes = []DType{Float32, Float64, Float16, BFloat16, Int8, Uint8, Int32, Int64}
@@ -126,6 +129,94 @@ func TestOracleLarge(t *testing.T) {
 				}
 				runCases(t, tr, n, cases)
 			})
+		}
+	}
+}
+
+// TestOracleTopology: with a topology, every algorithm the layout allows
+// (the topology-aware all-reduces included) and the embedded rings of every
+// collective give the oracle's answer, over inproc and TCP, whatever the
+// placement.
+func TestOracleTopology(t *testing.T) {
+	tests := []struct {
+		topology, placement string
+		n                   int
+	}{
+		{"torus:2x3", "random:3", 6},
+		{"torus:2x2x2", "linear", 8},
+		{"mesh:2x2", "random:1", 4},
+		{"dragonfly:groups=3,routers=2,nodes=1", "random:2", 6},
+		{"torus:5", "linear:2", 10},
+	}
+	for _, tr := range []string{TransportInproc, TransportTCP} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/%s/%s", tr, tt.topology, tt.placement), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				err := RunLocal(ctx, tt.n, func(ctx context.Context, c *Comm) error {
+					var cases []oracle.Case
+					for _, coll := range allColls {
+						for _, algo := range c.Available(coll) {
+							for _, count := range []int{0, 1, tt.n + 1, 1000} {
+								if coll == schedule.Barrier && count != 0 {
+									continue
+								}
+								cases = append(cases, oracle.Case{Coll: coll, Algo: algo, DType: Float32, Op: Sum, Count: count, Root: tt.n - 1})
+							}
+						}
+					}
+					for i, tc := range cases {
+						if err := oracle.Check(ctx, c, tc, uint64(i)+1); err != nil {
+							return err
+						}
+					}
+					if len(c.Available(schedule.AllReduce)) <= 4 {
+						return fmt.Errorf("%s offers only %v for allreduce; want topology-aware algorithms too", tt.topology, c.Available(schedule.AllReduce))
+					}
+					return nil
+				}, WithTransport(tr), WithConfig(func(cfg *Config) {
+					cfg.Topology, cfg.Placement, cfg.ChunkBytes = tt.topology, tt.placement, 4096
+				}))
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// TestTopologyDigestMismatch: ranks configured with different topologies
+// are told so when the communicator starts, instead of running schedules
+// that do not fit together.
+func TestTopologyDigestMismatch(t *testing.T) {
+	store, err := rendezvous.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			topo := "torus:2"
+			if r == 1 {
+				topo = "dragonfly:groups=2,routers=1,nodes=1"
+			}
+			c, err := New(ctx, Config{Rank: r, Size: 2, MasterAddr: store.Addr(), ExternalStore: true, Topology: topo, Timeout: 10 * time.Second})
+			if c != nil {
+				c.Close()
+			}
+			errs[r] = err
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if !errors.Is(err, ErrMismatch) {
+			t.Errorf("rank %d: New = %v; want ErrMismatch naming the topology", r, err)
 		}
 	}
 }
