@@ -45,7 +45,7 @@ func NodeCycle(t Topology) ([]int, error) {
 		}
 		return identity(t.N), nil
 	}
-	return nil, fmt.Errorf("topology: %s: node cycle not implemented", t.Name())
+	return nil, fmt.Errorf("topology: %s: no node cycle for a network of type %T (only grids, dragonflies and flat networks have one)", t.Name(), t)
 }
 
 func identity(n int) []int {
