@@ -184,17 +184,12 @@ func TestPeerStalled(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := make(chan error, 1)
-			go func() { done <- cmds[r].Wait() }()
-			select {
-			case err := <-done:
-				if err == nil {
-					t.Errorf("rank %d exited 0 while rank %d was stopped", r, victim)
-				}
-			case <-time.After(45 * time.Second):
+			err, ended := waitExit(cmds[r], 45*time.Second)
+			switch {
+			case !ended:
 				t.Errorf("rank %d still running 45 s after rank %d stopped (timeout 3 s); stderr: %s", r, victim, errs[r])
-				cmds[r].Process.Kill()
-				<-done
+			case err == nil:
+				t.Errorf("rank %d exited 0 while rank %d was stopped", r, victim)
 			}
 		}()
 	}
@@ -214,5 +209,19 @@ func waitReady(t *testing.T, outs, errs []*syncWriter) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// waitExit waits up to d for cmd to exit and returns its Wait error; when d
+// passes first it kills cmd, reaps it and reports ended false.
+func waitExit(cmd *exec.Cmd, d time.Duration) (err error, ended bool) {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err, true
+	case <-time.After(d):
+		cmd.Process.Kill()
+		return <-done, false
 	}
 }

@@ -205,14 +205,8 @@ func TestRun(t *testing.T) {
 				sent = time.Now()
 				cmd.Process.Signal(tt.signal)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(60 * time.Second):
-				cmd.Process.Kill()
-				<-done
+			err, ended := waitExit(cmd, 60*time.Second)
+			if !ended {
 				t.Fatalf("kizuna run did not end in 60s:\n%s\n%s", stdout, stderr)
 			}
 			if tt.signal != 0 {
