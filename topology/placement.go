@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -166,6 +167,24 @@ func PlaceJSON(t Topology, data []byte, hosts []string) (Placement, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return Placement{}, fmt.Errorf("topology: placement file: %w", err)
 	}
+	// Two host names on one node are two machines claiming the same
+	// coordinates: a mistake in the file.
+	hostAt := make(map[int]string, len(f.Hosts))
+	hostNames := make([]string, 0, len(f.Hosts))
+	for h := range f.Hosts {
+		hostNames = append(hostNames, h)
+	}
+	sort.Strings(hostNames)
+	for _, h := range hostNames {
+		n, err := Index(t, f.Hosts[h])
+		if err != nil {
+			return Placement{}, fmt.Errorf("topology: placement file: host %q: %w", h, err)
+		}
+		if other, dup := hostAt[n]; dup {
+			return Placement{}, fmt.Errorf("topology: placement file: duplicate coordinate %v: hosts %q and %q", f.Hosts[h], other, h)
+		}
+		hostAt[n] = h
+	}
 	byRank := make(map[int][]int, len(f.Ranks))
 	ranks := len(hosts)
 	for k, c := range f.Ranks {
@@ -175,6 +194,9 @@ func PlaceJSON(t Topology, data []byte, hosts []string) (Placement, error) {
 		}
 		if hosts == nil && r >= len(f.Ranks) {
 			return Placement{}, fmt.Errorf("topology: placement file: rank %d without host names: the file must list ranks 0..%d", r, len(f.Ranks)-1)
+		}
+		if hosts != nil && r >= len(hosts) {
+			return Placement{}, fmt.Errorf("topology: placement file: rank %d, but the job has %d ranks", r, len(hosts))
 		}
 		byRank[r] = c
 		if hosts == nil && r+1 > ranks {
@@ -210,4 +232,153 @@ func PlaceFile(t Topology, path string, hosts []string) (Placement, error) {
 		return Placement{}, fmt.Errorf("topology: placement file: %w", err)
 	}
 	return PlaceJSON(t, data, hosts)
+}
+
+// RankInfo is what one rank says about itself for a placement: the name of
+// its host and its KIZUNA_COORD value ("" when unset). A communicator
+// gathers every rank's RankInfo when it starts.
+type RankInfo struct {
+	Host  string `json:"host,omitempty"`
+	Coord string `json:"coord,omitempty"`
+}
+
+// NeedsRankInfo reports whether a placement spec reads the ranks'
+// RankInfo (file:PATH, coord; and "", which takes coordinates when every
+// rank has one), so that the caller must gather it first.
+func NeedsRankInfo(spec string) bool {
+	kind, _, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	switch strings.ToLower(kind) {
+	case "", "file", "coord":
+		return true
+	}
+	return false
+}
+
+// PlaceBy places ranks ranks on t by any placement spec:
+//
+//	linear[:K], random:SEED[:K]  see Place
+//	file:PATH          a JSON PlacementFile (see PlaceJSON) read from PATH;
+//	                   info[r].Host is rank r's host name
+//	coord              info[r].Coord, rank r's KIZUNA_COORD ("3,0,7")
+//	coords:C0;C1;...   the coordinates of ranks 0, 1, ... listed
+//	""                 coord when every rank has a Coord, linear when none
+//	                   has, an error naming a rank without one otherwise
+//
+// info is indexed by rank and may be nil or short when the spec does not
+// read it (NeedsRankInfo). Several ranks may name one node. When host
+// names are known, two ranks on one node must have the same host: two hosts
+// that claim the same coordinates are an error ("duplicate coordinate"),
+// while one host may stand for several nodes (a test on one machine).
+func PlaceBy(t Topology, spec string, ranks int, info []RankInfo) (Placement, error) {
+	kind, arg, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	kind = strings.ToLower(kind)
+	if ranks < 1 {
+		return Placement{}, fmt.Errorf("topology: place %d ranks: want at least one", ranks)
+	}
+	if kind != "linear" && kind != "random" && len(info) > 0 && len(info) != ranks {
+		return Placement{}, fmt.Errorf("topology: placement %q: information about %d ranks; want %d", spec, len(info), ranks)
+	}
+	infoAt := func(r int) RankInfo {
+		if r < len(info) {
+			return info[r]
+		}
+		return RankInfo{}
+	}
+	var (
+		p   Placement
+		err error
+	)
+	switch kind {
+	case "linear", "random":
+		return Place(t, spec, ranks)
+	case "file":
+		if arg == "" {
+			return Placement{}, fmt.Errorf("topology: placement %q: missing path (file:PATH)", spec)
+		}
+		var hosts []string
+		for r := range ranks {
+			if h := infoAt(r).Host; h != "" || hosts != nil {
+				if hosts == nil {
+					hosts = make([]string, ranks)
+				}
+				hosts[r] = h
+			}
+		}
+		p, err = PlaceFile(t, arg, hosts)
+		if err == nil && p.Ranks() != ranks {
+			err = fmt.Errorf("topology: placement file %s places %d ranks; want %d", arg, p.Ranks(), ranks)
+		}
+	case "coords":
+		list := strings.Split(arg, ";")
+		if len(list) != ranks {
+			return Placement{}, fmt.Errorf("topology: placement %q: %d coordinates for %d ranks", spec, len(list), ranks)
+		}
+		p, err = placeCoordStrings(t, list, "")
+	case "coord", "":
+		list := make([]string, ranks)
+		var with, without []int
+		for r := range ranks {
+			list[r] = infoAt(r).Coord
+			if list[r] == "" {
+				without = append(without, r)
+			} else {
+				with = append(with, r)
+			}
+		}
+		switch {
+		case kind == "" && len(with) == 0:
+			return Place(t, "linear", ranks)
+		case len(without) > 0 && kind == "coord":
+			return Placement{}, fmt.Errorf("topology: placement coord: rank %d has no %s (every rank needs one)", without[0], EnvCoord)
+		case len(without) > 0:
+			return Placement{}, fmt.Errorf("topology: %s is set on rank %d but not on rank %d: set it on every rank or on none",
+				EnvCoord, with[0], without[0])
+		}
+		p, err = placeCoordStrings(t, list, EnvCoord+" ")
+	default:
+		return Placement{}, fmt.Errorf("topology: placement %q: unknown kind %q (want linear, random:SEED, file:PATH, coord or coords:C0;C1;...)", spec, kind)
+	}
+	if err != nil {
+		return Placement{}, err
+	}
+	if err := checkHosts(t, p, info); err != nil {
+		return Placement{}, err
+	}
+	return p, nil
+}
+
+// placeCoordStrings parses one coordinate string per rank and places them;
+// what names where the strings came from in errors.
+func placeCoordStrings(t Topology, list []string, what string) (Placement, error) {
+	p := Placement{Topology: t.Name(), Nodes: make([]int, len(list))}
+	for r, s := range list {
+		c, err := ParseCoord(s)
+		if err == nil {
+			p.Nodes[r], err = Index(t, c)
+		}
+		if err != nil {
+			return Placement{}, fmt.Errorf("topology: rank %d: %s%q: %w", r, what, s, err)
+		}
+	}
+	return p, nil
+}
+
+// checkHosts fails when two ranks on one node name different hosts.
+func checkHosts(t Topology, p Placement, info []RankInfo) error {
+	first := make(map[int]int, len(p.Nodes)) // node -> first rank with a host there
+	for r, n := range p.Nodes {
+		if r >= len(info) || info[r].Host == "" {
+			continue
+		}
+		f, ok := first[n]
+		if !ok {
+			first[n] = r
+			continue
+		}
+		if info[f].Host != info[r].Host {
+			return fmt.Errorf("topology: duplicate coordinate %v on %s: rank %d on host %q and rank %d on host %q",
+				Coord(t, n), t.Name(), f, info[f].Host, r, info[r].Host)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,5 +98,78 @@ func TestPlaceFile(t *testing.T) {
 	p, err := PlaceFile(topo, path, []string{"b", "x"})
 	if want := []int{3, 5}; err != nil || !slices.Equal(p.Nodes, want) {
 		t.Errorf("PlaceFile(%s) = %v, %v; want %v", path, p.Nodes, err, want)
+	}
+}
+
+func TestPlaceBy(t *testing.T) {
+	topo, _ := Parse("torus:2x3")
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	hostsFile := write("hosts.json", `{"hosts": {"n0": [0, 0], "n1": [1, 2], "n2": [0, 1]}}`)
+	ranksFile := write("ranks.json", `{"ranks": {"0": [1, 1], "1": [1, 1], "2": [0, 2]}}`)
+	dupFile := write("dup.json", `{"hosts": {"n0": [0, 0], "n1": [0, 0]}}`)
+	outFile := write("out.json", `{"hosts": {"n0": [0, 0], "n1": [2, 0]}}`)
+	badFile := write("bad.json", `{"hosts": {"n0": [0, 0]`)
+	info := func(hostCoord ...string) []RankInfo {
+		var out []RankInfo
+		for i := 0; i < len(hostCoord); i += 2 {
+			out = append(out, RankInfo{Host: hostCoord[i], Coord: hostCoord[i+1]})
+		}
+		return out
+	}
+	tests := []struct {
+		spec    string
+		ranks   int
+		info    []RankInfo
+		want    []int
+		wantErr string // substring of the error; "" for success
+	}{
+		{"linear", 3, nil, []int{0, 1, 2}, ""},
+		{"random:1:2", 4, nil, nil, ""},
+		{"file:" + hostsFile, 4, info("n1", "", "n1", "", "n0", "", "n2", ""), []int{5, 5, 0, 1}, ""},
+		{"file:" + ranksFile, 3, nil, []int{4, 4, 2}, ""},
+		{"file:" + ranksFile, 4, nil, nil, "places 3 ranks; want 4"},
+		{"file:" + hostsFile, 2, info("n1", "", "n9", ""), nil, `rank 1 (host "n9")`},
+		{"file:" + dupFile, 2, info("n0", "", "n1", ""), nil, "duplicate coordinate [0 0]"},
+		{"file:" + outFile, 1, info("n0", ""), nil, "dimension 0 is 2, outside [0, 2)"},
+		{"file:" + badFile, 1, info("n0", ""), nil, "placement file"},
+		{"file:" + filepath.Join(dir, "missing.json"), 1, nil, nil, "no such file"},
+		{"file:", 1, nil, nil, "missing path"},
+		{"coord", 4, info("a", "1,2", "a", "1,2", "b", "0,0", "c", "0x1"), []int{5, 5, 0, 1}, ""},
+		{"", 2, info("a", "1,2", "b", "0,0"), []int{5, 0}, ""},
+		{"", 2, info("a", "", "b", ""), []int{0, 1}, ""},
+		{"", 2, info("a", "1,2", "b", ""), nil, "set on rank 0 but not on rank 1"},
+		{"coord", 2, info("a", "1,2", "b", ""), nil, "rank 1 has no KIZUNA_COORD"},
+		{"coord", 2, info("a", "1,2", "b", "1,2"), nil, `duplicate coordinate [1 2] on torus:2x3: rank 0 on host "a" and rank 1 on host "b"`},
+		{"coord", 2, info("a", "1,2", "b", "1,3"), nil, `rank 1: KIZUNA_COORD "1,3": topology: torus:2x3: coordinate [1 3]: dimension 1 is 3, outside [0, 3)`},
+		{"coord", 1, info("a", "1,2,0"), nil, "has 3 dimensions; want 2"},
+		{"coord", 1, info("a", "x"), nil, "not a non-negative integer"},
+		{"coords:0,0;1,2;1,2", 3, nil, []int{0, 5, 5}, ""},
+		{"coords:0,0;1,2", 3, nil, nil, "2 coordinates for 3 ranks"},
+		{"hilbert", 3, nil, nil, "unknown kind"},
+	}
+	for _, tt := range tests {
+		p, err := PlaceBy(topo, tt.spec, tt.ranks, tt.info)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("PlaceBy(%q, %d, %v) err = %v; want one containing %q", tt.spec, tt.ranks, tt.info, err, tt.wantErr)
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("PlaceBy(%q, %d, %v) err = %v; want nil", tt.spec, tt.ranks, tt.info, err)
+		case tt.wantErr == "" && tt.want != nil && !slices.Equal(p.Nodes, tt.want):
+			t.Errorf("PlaceBy(%q, %d, %v) = %v; want %v", tt.spec, tt.ranks, tt.info, p.Nodes, tt.want)
+		case tt.wantErr == "" && p.Ranks() != tt.ranks:
+			t.Errorf("PlaceBy(%q, %d, ...) placed %d ranks; want %d", tt.spec, tt.ranks, p.Ranks(), tt.ranks)
+		}
+	}
+	for spec, want := range map[string]bool{"": true, "coord": true, "file:x": true, "FILE:x": true, "linear": false, "random:3": false, "coords:0,0": false} {
+		if got := NeedsRankInfo(spec); got != want {
+			t.Errorf("NeedsRankInfo(%q) = %v; want %v", spec, got, want)
+		}
 	}
 }
