@@ -1,0 +1,55 @@
+// Package shm is the shared-memory transport for ranks on one host: for
+// each ordered pair of ranks, a single-producer single-consumer ring buffer
+// in a memory-mapped file carries that direction's frames.
+//
+// # Segments
+//
+// The receiving rank of each direction creates its segment,
+// <Dir>/kizuna-<job>-<nonce>-<src>-<dst>, with O_EXCL and mode 0600, where
+// the nonce is an HMAC of the receiver's unique id (Config.IDs) keyed with
+// the job token, so the name cannot be guessed by anyone without the token.
+// The sending rank opens it, checks the creator's proof (an HMAC-SHA256 of
+// the segment name and the creator's process identity, keyed with the
+// token), writes its own proof, and unlinks the file; the creator accepts
+// the link only after checking the sender's proof. Once both sides have
+// mapped a segment it has no name left, so nothing stays behind in /dev/shm
+// whatever happens to the processes afterwards (SIGKILL included); Close and
+// a failed Connect unlink whatever they created that is still named.
+//
+// # Rings
+//
+// A segment is a 4 KiB control page followed by the ring. The producer's
+// position (head) and the consumer's (tail) are byte counters that only grow,
+// each on its own pair of cache lines, read and written with sync/atomic on
+// the mapped memory. A frame is the 64-byte transport.Header followed by its
+// payload, written into the ring as one byte stream that wraps at its end.
+// The producer publishes head after every piece it copies (PublishBytes at
+// most), so the consumer starts copying a large payload before it is all
+// written, and a payload larger than the ring streams through it. The
+// consumer goroutine of each incoming ring reads a header, and hands the
+// payload to the Mux with DeliverFrom, whose reads copy straight from the
+// ring into the posted receive buffer: one copy from the sender's buffer to
+// the ring, one from the ring to the receiver's.
+//
+// # Waiting
+//
+// A side that finds the ring empty (consumer) or full (producer) first spins
+// on the other side's counter, then yields its processor a number of times,
+// then sleeps on a futex (on Linux) on the counter it waits for, after
+// setting a waiting flag that the other side checks after each publication
+// to know it must wake it. The spin is short: with more ranks than cores,
+// long spinning starves the rank that would make progress. A sleeping side
+// wakes at least every WakeInterval to check whether the link was closed,
+// the peer process exited, or (for a sender) its context ended.
+//
+// # Failure
+//
+// Close marks every ring closed from its side and wakes the other side: a
+// consumer reads every frame sent before the close and then fails the peer,
+// like a TCP end of stream. A peer process that exits (killed or crashed) is
+// detected by its pid and start time, read from /proc at every wake-up, so
+// receives from it and sends to it fail with a *transport.PeerError naming
+// it within WakeInterval. A Send whose context ends while it waits for
+// room fails with the context's error; if part of the frame was written, the
+// link is failed, as TCP's is.
+package shm

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package shm
+
+import (
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// futexWait polls *addr for at most d, sleeping in small steps: without a
+// futex the wake-up of a sleeping side is bounded by the step.
+func futexWait(addr *uint32, val uint32, d time.Duration) {
+	const step = 50 * time.Microsecond
+	w := (*atomic.Uint32)(unsafe.Pointer(addr))
+	for end := time.Now().Add(d); w.Load() == val && time.Now().Before(end); {
+		time.Sleep(step)
+	}
+}
+
+func futexWake(*uint32) {}

@@ -1,0 +1,52 @@
+package shm
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// procStart returns the start time of process pid (field 22 of
+// /proc/PID/stat, in clock ticks since boot) and whether pid is a live
+// process (not a zombie). A pid that was reused by another process after
+// the original exited has another start time.
+func procStart(pid int) (start uint64, alive bool) {
+	var buf [1024]byte
+	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	n, err := syscall.Read(fd, buf[:])
+	_ = syscall.Close(fd)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	b := buf[:n]
+	// The command name (field 2) is in parentheses and may hold anything;
+	// the fields after the last ')' are plain.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := bytes.Fields(b[i+1:])
+	// fields[0] is field 3 (state); field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, false
+	}
+	switch fields[0][0] {
+	case 'Z', 'X', 'x':
+		return 0, false
+	}
+	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return start, true
+}
+
+// selfStart is this process's start time.
+func selfStart() uint64 {
+	s, _ := procStart(os.Getpid())
+	return s
+}

@@ -1,0 +1,159 @@
+package shm
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Waiting: a side that cannot go on spins on the other side's counter for
+// spinIters loads, then yields its processor up to yieldIters times, then
+// sleeps on a futex for at most WakeInterval at a time. The values were
+// chosen by measurement (see docs/performance.md, "Shared memory transport").
+const (
+	spinIters  = 200
+	yieldIters = 50
+	// WakeInterval bounds one sleep of a waiting side: how often it checks
+	// for a closed link, an exited peer or (for a sender) an ended context.
+	WakeInterval = 20 * time.Millisecond
+)
+
+// PublishBytes is the most a producer copies into the ring before it
+// publishes the new head, so that the consumer copies a large payload out
+// while the rest is still being copied in.
+const PublishBytes = 64 << 10
+
+// await waits until counter no longer holds old, and returns its new value.
+// flag is this side's waiting flag, word the futex word of counter. check,
+// called before every sleep and after every wake-up, ends the wait with its
+// error.
+func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32, check func() error) (uint64, error) {
+	for range spinIters {
+		if v := counter.Load(); v != old {
+			return v, nil
+		}
+	}
+	for range yieldIters {
+		runtime.Gosched()
+		if v := counter.Load(); v != old {
+			return v, nil
+		}
+	}
+	for {
+		if err := check(); err != nil {
+			return old, err
+		}
+		// Announce the sleep, then look again: the other side stores the
+		// counter before it loads the flag, and both are sequentially
+		// consistent atomics, so either it sees the flag and wakes us or
+		// we see its new counter.
+		flag.Store(1)
+		if v := counter.Load(); v != old {
+			flag.Store(0)
+			return v, nil
+		}
+		futexWait(word, uint32(old), WakeInterval)
+		flag.Store(0)
+		if v := counter.Load(); v != old {
+			return v, nil
+		}
+	}
+}
+
+// publish stores v in counter and wakes the other side if it sleeps on it.
+func publish(counter *atomic.Uint64, v uint64, flag *atomic.Uint32, word *uint32) {
+	counter.Store(v)
+	if flag.Load() != 0 {
+		futexWake(word)
+	}
+}
+
+// producer is the writing end of a ring. Its methods are called with the
+// owning link's send lock held.
+type producer struct {
+	seg  *segment
+	head uint64 // bytes written; == seg.head between frames
+	tail uint64 // the consumer's position as last read
+}
+
+// write copies b into the ring, waiting for room with check. It publishes
+// head after every piece that more of b follows (a piece ends at
+// PublishBytes, at the end of the ring, or where the ring is full), and at
+// the end when flush is set. It returns the number of bytes written when
+// check fails.
+func (p *producer) write(b []byte, flush bool, check func() error) (int, error) {
+	s := p.seg
+	size := uint64(len(s.data))
+	done := 0
+	for done < len(b) {
+		free := size - (p.head - p.tail)
+		if free == 0 {
+			p.tail = s.tail.Load()
+			if free = size - (p.head - p.tail); free == 0 {
+				// The consumer must see everything written (a header
+				// written without flush) before it can make room.
+				publish(s.head, p.head, s.consWait, s.headWord)
+				t, err := await(s.tail, p.tail, s.prodWait, s.tailWord, check)
+				if err != nil {
+					return done, err
+				}
+				p.tail = t
+				free = size - (p.head - p.tail)
+			}
+		}
+		off := p.head & s.mask
+		n := min(uint64(len(b)-done), free, size-off, PublishBytes)
+		copy(s.data[off:off+n], b[done:])
+		done += int(n)
+		p.head += n
+		if done < len(b) {
+			publish(s.head, p.head, s.consWait, s.headWord)
+		}
+	}
+	if flush {
+		publish(s.head, p.head, s.consWait, s.headWord)
+	}
+	return done, nil
+}
+
+// consumer is the reading end of a ring, owned by one reader goroutine.
+type consumer struct {
+	seg  *segment
+	tail uint64 // bytes read
+	head uint64 // the producer's position as last read
+}
+
+// read copies up to len(b) bytes (at least one, len(b) > 0) out of the
+// ring, waiting with check while it is empty, and publishes the new tail.
+func (c *consumer) read(b []byte, check func() error) (int, error) {
+	s := c.seg
+	if c.head == c.tail {
+		c.head = s.head.Load()
+		if c.head == c.tail {
+			h, err := await(s.head, c.tail, s.consWait, s.headWord, check)
+			if err != nil {
+				return 0, err
+			}
+			c.head = h
+		}
+	}
+	size := uint64(len(s.data))
+	off := c.tail & s.mask
+	n := min(uint64(len(b)), c.head-c.tail, size-off)
+	copy(b, s.data[off:off+n])
+	c.tail += n
+	publish(s.tail, c.tail, s.prodWait, s.tailWord)
+	return int(n), nil
+}
+
+// readFull fills b, as io.ReadFull.
+func (c *consumer) readFull(b []byte, check func() error) error {
+	for len(b) > 0 {
+		n, err := c.read(b, check)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
