@@ -207,8 +207,10 @@ func compareWant(dt DType, got, want []byte, wantNaN []int) string {
 }
 
 // A testPath runs Apply on copies of its operands through one of the code
-// paths: in place on aligned buffers, staged on misaligned ones, and the
-// encoding/binary path a big-endian host takes.
+// paths: in place on aligned buffers, staged on misaligned ones, the
+// encoding/binary path a big-endian host takes, and the portable kernels
+// that stand in for SIMD ones (Apply itself runs the SIMD kernels where the
+// CPU has them).
 type testPath struct {
 	name  string
 	apply func(op Op, dt DType, a, b []byte) []byte
@@ -233,7 +235,19 @@ var testPaths = []testPath{
 	{"big-endian path", func(op Op, dt DType, a, b []byte) []byte {
 		defer forcePortable()()
 		dst, src := alignedCopy(a, 0), alignedCopy(b, 0)
-		Apply(op, dt, dst, src)
+		scalarKernels[op][dt](dst, src)
+		return dst
+	}},
+	// The portable kernels, which Apply uses when SIMD is off and for the
+	// elements past the last whole vector.
+	{"portable aligned", func(op Op, dt DType, a, b []byte) []byte {
+		dst, src := alignedCopy(a, 0), alignedCopy(b, 0)
+		scalarKernels[op][dt](dst, src)
+		return dst
+	}},
+	{"portable misaligned", func(op Op, dt DType, a, b []byte) []byte {
+		dst, src := alignedCopy(a, 1), alignedCopy(b, 3)
+		scalarKernels[op][dt](dst, src)
 		return dst
 	}},
 }

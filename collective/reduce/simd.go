@@ -1,0 +1,49 @@
+package reduce
+
+import (
+	"os"
+	"strings"
+)
+
+// scalarKernels is the portable kernel table. Package variables are
+// initialised before init functions run, so this copy keeps the portable
+// kernels after an architecture's init has put SIMD kernels into kernels;
+// the SIMD kernels use it for the elements past their last whole vector, and
+// the tests compare against it.
+var scalarKernels = kernels
+
+// simdFeatures names the instruction sets whose kernels init installed, ""
+// if none.
+var simdFeatures string
+
+// SIMD returns the instruction sets whose kernels Apply uses, such as
+// "avx2,f16c", or "" when Apply runs only the portable Go kernels: on an
+// architecture without SIMD kernels, on a CPU without the features they
+// need, when built with the purego tag, or when the environment variable
+// KIZUNA_SIMD was "off" (or "0", "false", "no") at start-up. Both paths give
+// bit-identical results; SIMD only changes speed.
+func SIMD() string { return simdFeatures }
+
+// simdDisabled reports whether KIZUNA_SIMD asks for the portable kernels.
+func simdDisabled() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("KIZUNA_SIMD"))) {
+	case "off", "0", "false", "no":
+		return true
+	}
+	return false
+}
+
+// vectorized returns a kernel that runs asm on the whole 32-byte blocks of
+// the buffers and the portable kernel tail on the rest. asm must accept any
+// alignment and process exactly len(dst) &^ 31 bytes.
+func vectorized(asm, tail kernel) kernel {
+	return func(dst, src []byte) {
+		n := len(dst) &^ 31
+		if n > 0 {
+			asm(dst[:n], src[:n])
+		}
+		if n < len(dst) {
+			tail(dst[n:], src[n:len(dst)])
+		}
+	}
+}
