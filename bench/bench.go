@@ -30,7 +30,14 @@ type Options struct {
 	RedOp    collective.Op
 	Root     int
 	Algo     collective.Algo // AlgoAuto: the communicator chooses
-	JSON     bool
+	// Compare, if not empty, runs every operation once per algorithm listed,
+	// in order, instead of once with Algo (kizuna bench -compare).
+	Compare []collective.Algo
+	JSON    bool // one JSON object per row instead of the table
+	CSV     bool // comma-separated rows (the JSON fields, in order) instead of the table
+	// NoHeader leaves out the CSV header line, for a caller that joins the
+	// rows of several runs under one header.
+	NoHeader bool
 }
 
 // DefaultOptions are `kizuna bench`'s defaults.
@@ -50,6 +57,7 @@ type Row struct {
 	RedOp     string  `json:"redop"`
 	Root      int     `json:"root"`
 	Algo      string  `json:"algo"`
+	Choice    string  `json:"choice"` // "auto" (the communicator chose Algo) or the algorithm forced
 	Transport string  `json:"transport"`
 	NP        int     `json:"np"`
 	InPlace   bool    `json:"inplace"`
@@ -161,22 +169,56 @@ func (o *Options) Validate(n int) error {
 		return fmt.Errorf("bench: -w %d: want 0 or more", o.Warmup)
 	case !o.DType.Valid():
 		return fmt.Errorf("bench: bad dtype")
+	case o.JSON && o.CSV:
+		return fmt.Errorf("bench: -json and -csv: want one output format")
 	case !o.RedOp.Valid():
 		return fmt.Errorf("bench: bad reduction op")
 	case o.Root < 0 || o.Root >= n:
 		return fmt.Errorf("bench: -r %d: root out of range for %d ranks", o.Root, n)
 	}
-	if o.Algo != collective.AlgoAuto {
+	for _, a := range o.algos() {
+		if a == collective.AlgoAuto {
+			continue
+		}
 		for _, op := range o.Ops {
 			if op == schedule.SendRecv {
 				continue
 			}
-			if !slices.Contains(collective.Available(op), o.Algo) {
-				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", o.Algo, op, collective.Available(op))
+			if !slices.Contains(collective.Available(op), a) {
+				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", a, op, collective.Available(op))
 			}
 		}
 	}
 	return nil
+}
+
+// algos lists the algorithms each operation runs with: Compare, else Algo.
+func (o *Options) algos() []collective.Algo {
+	if len(o.Compare) > 0 {
+		return o.Compare
+	}
+	return []collective.Algo{o.Algo}
+}
+
+// ParseAlgos parses -compare: a comma list of algorithm names ("auto"
+// allowed), each at most once.
+func ParseAlgos(s string) ([]collective.Algo, error) {
+	var out []collective.Algo
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		a := collective.AlgoAuto
+		if name != "auto" {
+			var err error
+			if a, err = schedule.ParseAlgo(name); err != nil {
+				return nil, fmt.Errorf("-compare %q: %w", name, err)
+			}
+		}
+		if slices.Contains(out, a) {
+			return nil, fmt.Errorf("-compare: %s listed twice", name)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // sizes lists the byte sizes of the sweep.
@@ -204,72 +246,91 @@ func Run(ctx context.Context, c *collective.Comm, o Options, w io.Writer) (*Summ
 	sum := &Summary{}
 	var busTotal float64
 	var busRows int
+	table := !o.JSON && !o.CSV
+	if c.Rank() == 0 && o.CSV && !o.NoHeader {
+		if err := writeCSVHeader(w); err != nil {
+			return sum, err
+		}
+	}
+	algos := o.algos()
 	for _, coll := range o.Ops {
-		if c.Rank() == 0 && !o.JSON {
-			printHeader(w, c, coll, &o)
-		}
-		sizes := o.sizes()
-		if coll == schedule.Barrier {
-			sizes = []int64{0} // a barrier moves no data: one row
-		}
-		var opBus float64
-		var opRows int
-		for _, bytes := range sizes {
-			rows, err := measure(ctx, c, coll, bytes, &o)
-			if err != nil {
-				return sum, err
+		for _, algo := range algos {
+			if c.Rank() == 0 && table {
+				printHeader(w, c, coll, algo, &o)
 			}
-			if c.Rank() != 0 {
-				continue
+			sizes := o.sizes()
+			if coll == schedule.Barrier {
+				sizes = []int64{0} // a barrier moves no data: one row
 			}
-			for _, r := range rows {
-				sum.Rows = append(sum.Rows, r)
-				sum.Wrong += r.Wrong
-				if r.InPlace {
+			var opBus float64
+			var opRows int
+			for _, bytes := range sizes {
+				rows, err := measure(ctx, c, coll, algo, bytes, &o)
+				if err != nil {
+					return sum, err
+				}
+				if c.Rank() != 0 {
 					continue
 				}
-				if coll != schedule.Barrier {
-					busTotal += r.BusBW
-					busRows++
-					opBus += r.BusBW
-					opRows++
-				}
-				if o.JSON {
-					continue
-				}
-			}
-			if o.JSON {
-				enc := json.NewEncoder(w)
 				for _, r := range rows {
-					if err := enc.Encode(r); err != nil {
-						return sum, err
+					sum.Rows = append(sum.Rows, r)
+					sum.Wrong += r.Wrong
+					if r.InPlace {
+						continue
+					}
+					if coll != schedule.Barrier {
+						busTotal += r.BusBW
+						busRows++
+						opBus += r.BusBW
+						opRows++
 					}
 				}
-			} else {
-				printRow(w, rows)
+				switch {
+				case o.JSON:
+					enc := json.NewEncoder(w)
+					for _, r := range rows {
+						if err := enc.Encode(r); err != nil {
+							return sum, err
+						}
+					}
+				case o.CSV:
+					if err := writeCSV(w, rows); err != nil {
+						return sum, err
+					}
+				default:
+					printRow(w, rows)
+				}
 			}
-		}
-		if c.Rank() == 0 && !o.JSON && opRows > 0 && len(o.Ops) > 1 {
-			fmt.Fprintf(w, "# %s avg bus bandwidth : %.6g\n#\n", coll, opBus/float64(opRows))
+			if c.Rank() == 0 && table && opRows > 0 && len(o.Ops)*len(algos) > 1 {
+				name := coll.String()
+				if len(algos) > 1 {
+					name += " " + algoName(algo)
+				}
+				fmt.Fprintf(w, "# %s avg bus bandwidth : %.6g\n#\n", name, opBus/float64(opRows))
+			}
 		}
 	}
 	if busRows > 0 {
 		sum.AvgBusBW = busTotal / float64(busRows)
 	}
-	if c.Rank() == 0 && !o.JSON {
+	if c.Rank() == 0 && table {
 		fmt.Fprintf(w, "# Out of bounds values : %d %s\n", sum.Wrong, map[bool]string{true: "OK", false: "FAILED"}[sum.Wrong == 0])
 		fmt.Fprintf(w, "# Avg bus bandwidth    : %.6g\n#\n", sum.AvgBusBW)
 	}
 	return sum, nil
 }
 
-func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, o *Options) {
-	algo := "auto"
-	if o.Algo != collective.AlgoAuto {
-		algo = o.Algo.String()
+// algoName is "auto" or the algorithm's name.
+func algoName(a collective.Algo) string {
+	if a == collective.AlgoAuto {
+		return "auto"
 	}
+	return a.String()
+}
+
+func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, algo collective.Algo, o *Options) {
 	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d, check %v\n",
-		coll, c.Size(), c.Transport(), algo, o.Iters, o.Warmup, o.Check)
+		coll, c.Size(), c.Transport(), algoName(algo), o.Iters, o.Warmup, o.Check)
 	fmt.Fprintf(w, "# cost model: %s=%s\n", collective.EnvCosts, collective.FormatCosts(c.Costs()))
 	fmt.Fprintf(w, "#%55s %-55s  %-55s\n", "", "out-of-place", "in-place")
 	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %8s %6s  %10s %8s %8s %8s %8s %6s\n",
@@ -292,7 +353,7 @@ func printRow(w io.Writer, rows []Row) {
 }
 
 // measure runs one size of one collective, out-of-place then in-place.
-func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, bytes int64, o *Options) ([]Row, error) {
+func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, choice collective.Algo, bytes int64, o *Options) ([]Row, error) {
 	n := c.Size()
 	es := int64(o.DType.Size())
 	total := bytes / es // elements in S
@@ -313,7 +374,7 @@ func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, bytes 
 	}
 	algo := "-"
 	if coll != schedule.SendRecv {
-		a, err := c.Algorithm(coll, o.DType, int(count), o.Algo)
+		a, err := c.Algorithm(coll, o.DType, int(count), choice)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +382,7 @@ func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, bytes 
 	}
 	var rows []Row
 	for _, inPlace := range []bool{false, true} {
-		tc := oracle.Case{Coll: coll, Algo: o.Algo, DType: o.DType, Op: o.RedOp, Count: int(count), Root: max(root, 0), InPlace: inPlace}
+		tc := oracle.Case{Coll: coll, Algo: choice, DType: o.DType, Op: o.RedOp, Count: int(count), Root: max(root, 0), InPlace: inPlace}
 		var wrong int64
 		if o.Check {
 			var err error
@@ -347,7 +408,7 @@ func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, bytes 
 		}
 		rows = append(rows, Row{
 			Op: coll.String(), Bytes: total * es, Count: total, DType: o.DType.String(), RedOp: redop, Root: root,
-			Algo: algo, Transport: c.Transport(), NP: n, InPlace: inPlace,
+			Algo: algo, Choice: algoName(choice), Transport: c.Transport(), NP: n, InPlace: inPlace,
 			TimeUS: mean * 1e6, P50US: quantile(sorted, 0.50) * 1e6, P99US: quantile(sorted, 0.99) * 1e6,
 			AlgBW: algbw, BusBW: algbw * BusFactor(coll, n), Wrong: wrong,
 		})

@@ -9,6 +9,13 @@
 // Every rank of the communicator calls Run with the same Options; only rank
 // 0 writes. Run is not safe for concurrent use on one communicator.
 //
+// Output is the nccl-tests table, JSON lines or CSV (the JSON keys as
+// columns, in order); Options.Compare runs each operation once per
+// algorithm. Chart turns rows into a bus-bandwidth-against-size chart
+// (package bench/plot renders it as SVG). The command in bench/cmd/compare
+// runs Kizuna and the peer libraries side by side and writes a markdown
+// table and a chart of the ratios.
+//
 // The package's `go test -bench` benchmarks measure AllReduce per algorithm
 // and transport on goroutine ranks.
 package bench

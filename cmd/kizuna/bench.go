@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -23,6 +28,11 @@ Measures collectives with nccl-tests' conventions and checks every result
 against a sequential reference. Without a launcher it starts -np local ranks:
 separate processes over TCP (default) or goroutines (-transport inproc).
 Started by a launcher (KIZUNA_RANK etc. set), it is one rank of the job.
+
+-compare ring,tree runs every operation once per algorithm, and -transport
+tcp,inproc once per transport, all in one invocation; -plot FILE.svg draws
+bus bandwidth against size with one line per algorithm, transport or
+operation; -csv prints the -json fields as comma-separated rows.
 
 Flags:
 `
@@ -47,8 +57,11 @@ func runBench(args []string) error {
 		redop     = fs.String("o", "sum", "reduction: sum, prod, min, max, avg")
 		root      = fs.Int("r", 0, "root rank for rooted collectives")
 		algo      = fs.String("algo", "auto", "algorithm: auto, ring, tree, hd, rd")
-		transport = fs.String("transport", "auto", "local ranks' transport: tcp (processes), inproc (goroutines), auto (= tcp)")
+		compare   = fs.String("compare", "", "comma list of algorithms to run in turn (e.g. ring,tree,hd); overrides -algo")
+		transport = fs.String("transport", "auto", "transport, or a comma list run in turn: tcp, shm (processes), inproc (goroutines), auto")
 		jsonOut   = fs.Bool("json", false, "print one JSON object per row instead of the table")
+		csvOut    = fs.Bool("csv", false, "print comma-separated rows (the -json fields, with a header line) instead of the table")
+		plotFile  = fs.String("plot", "", "also write an SVG chart of bus bandwidth against size to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -70,7 +83,7 @@ func runBench(args []string) error {
 	if o.MaxBytes, err = bench.ParseBytes(*maxB); err != nil {
 		return fmt.Errorf("-e: %w", err)
 	}
-	o.Factor, o.Iters, o.Warmup, o.Root, o.JSON = *factor, *iters, *warmup, *root, *jsonOut
+	o.Factor, o.Iters, o.Warmup, o.Root, o.JSON, o.CSV = *factor, *iters, *warmup, *root, *jsonOut, *csvOut
 	switch *check {
 	case 0, 1:
 		o.Check = *check == 1
@@ -88,12 +101,31 @@ func runBench(args []string) error {
 			return fmt.Errorf("-algo: %w", err)
 		}
 	}
+	if *compare != "" {
+		if o.Compare, err = bench.ParseAlgos(*compare); err != nil {
+			return err
+		}
+	}
+	transports, err := parseTransports(*transport)
+	if err != nil {
+		return err
+	}
+	if *plotFile != "" && !strings.HasSuffix(strings.ToLower(*plotFile), ".svg") {
+		return fmt.Errorf("-plot %q: want a file name ending in .svg", *plotFile)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if rowsFile := os.Getenv(envBenchRows); rowsFile != "" && collective.InLaunchedJob() {
+		// One rank of a job that a local `kizuna bench` started for one of
+		// its transports: the transport is in KIZUNA_TRANSPORT, and the
+		// starting process writes the CSV header and the chart.
+		o.NoHeader = true
+		return benchRank(ctx, o, []string{transportAuto}, rowsFile, "")
+	}
 	if collective.InLaunchedJob() {
-		return benchRank(ctx, o)
+		return benchRank(ctx, o, transports, "", *plotFile)
 	}
 	if *np < 1 {
 		return fmt.Errorf("-np %d: want at least 1", *np)
@@ -101,45 +133,171 @@ func runBench(args []string) error {
 	if err := o.Validate(*np); err != nil {
 		return err
 	}
-	switch strings.ToLower(*transport) {
-	case "inproc":
-		return benchGoroutines(ctx, *np, o)
-	case "tcp", "auto", "":
-		return benchProcesses(ctx, *np, args)
-	}
-	return fmt.Errorf("-transport %q: want tcp, inproc or auto", *transport)
+	return benchLocal(ctx, *np, o, transports, args, *plotFile)
 }
 
-// benchRank runs as one rank of a launched job.
-func benchRank(ctx context.Context, o bench.Options) error {
-	c, err := collective.NewFromEnv(ctx)
-	if err != nil {
-		return err
+// Transport names -transport accepts besides collective's.
+const (
+	transportAuto = "auto"
+	transportSHM  = "shm"
+)
+
+// envBenchRows is set by a local `kizuna bench` in the environment of the
+// ranks it starts: rank 0 appends its rows there, as JSON lines, for the
+// chart.
+const envBenchRows = "KIZUNA_BENCH_ROWS_FILE"
+
+// parseTransports parses -transport: a comma list of auto, tcp, shm and
+// inproc, each at most once.
+func parseTransports(s string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.ToLower(strings.TrimSpace(t))
+		switch t {
+		case "":
+			t = transportAuto
+		case transportAuto, collective.TransportTCP, collective.TransportInproc, transportSHM:
+		default:
+			return nil, fmt.Errorf("-transport %q: want tcp, shm, inproc or auto, or a comma list of them", t)
+		}
+		if slices.Contains(out, t) {
+			return nil, fmt.Errorf("-transport: %s listed twice", t)
+		}
+		out = append(out, t)
 	}
-	defer c.Close()
-	sum, err := bench.Run(ctx, c, o, os.Stdout)
-	if err != nil {
-		return fmt.Errorf("rank %d: %w", c.Rank(), err)
+	return out, nil
+}
+
+// benchLocal runs the sweep once per transport on np local ranks: goroutines
+// for inproc, otherwise processes started from this program. It writes the
+// CSV header once and the chart at the end.
+func benchLocal(ctx context.Context, np int, o bench.Options, transports, args []string, plotFile string) error {
+	if o.CSV {
+		fmt.Println(strings.Join(bench.CSVHeader(), ","))
+		o.NoHeader = true
 	}
-	if c.Rank() == 0 && sum.Wrong > 0 {
-		fmt.Fprintf(os.Stderr, "kizuna bench: %d wrong elements\n", sum.Wrong)
-		return exitCode(1)
+	dir, err := os.MkdirTemp("", "kizuna-bench-")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	rowsFile := filepath.Join(dir, "rows.jsonl")
+	var rows []bench.Row
+	for _, t := range transports {
+		if t == collective.TransportInproc {
+			r, err := benchGoroutines(ctx, np, o)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r...)
+			continue
+		}
+		if err := benchProcesses(ctx, np, args, t, rowsFile); err != nil {
+			return err
+		}
+		r, err := readRows(rowsFile)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+		if err := os.Remove(rowsFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	if plotFile != "" {
+		return writePlot(plotFile, rows)
 	}
 	return nil
 }
 
-// benchGoroutines runs np goroutine ranks over the in-process transport.
-func benchGoroutines(ctx context.Context, np int, o bench.Options) error {
-	var wrong int64
-	err := collective.RunLocal(ctx, np, func(ctx context.Context, c *collective.Comm) error {
-		sum, err := bench.Run(ctx, c, o, os.Stdout)
-		if err == nil && c.Rank() == 0 {
-			wrong = sum.Wrong
+// readRows reads the JSON lines a rank 0 appended to path.
+func readRows(path string) ([]bench.Row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: rows of the ranks' job: %w", err)
+	}
+	defer f.Close()
+	var rows []bench.Row
+	dec := json.NewDecoder(f)
+	for {
+		var r bench.Row
+		if err := dec.Decode(&r); err == io.EOF {
+			return rows, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("bench: rows of the ranks' job: %w", err)
 		}
-		return err
-	}, collective.WithTransport(collective.TransportInproc))
+		rows = append(rows, r)
+	}
+}
+
+// appendRows appends rows to path as JSON lines.
+func appendRows(path string, rows []bench.Row) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// writePlot draws the rows' bus bandwidth chart into path.
+func writePlot(path string, rows []bench.Row) error {
+	var buf bytes.Buffer
+	if err := bench.Chart(rows).WriteSVG(&buf); err != nil {
+		return fmt.Errorf("-plot %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("-plot: %w", err)
+	}
+	return nil
+}
+
+// benchRank runs as one rank of a launched job, once per transport (a new
+// communicator for each; with more than one, the job id gets the
+// transport's name as a suffix so that the communicators never mix). Rank
+// 0 appends its rows to rowsFile and draws plotFile, where those are set.
+func benchRank(ctx context.Context, o bench.Options, transports []string, rowsFile, plotFile string) error {
+	var rows []bench.Row
+	var wrong int64
+	for _, t := range transports {
+		cfg, err := collective.ConfigFromEnv()
+		if err != nil {
+			return err
+		}
+		if t != transportAuto {
+			cfg.Transport = t
+		}
+		if len(transports) > 1 {
+			if cfg.JobID == "" {
+				cfg.JobID = "default"
+			}
+			cfg.JobID += "-" + t
+		}
+		sum, rank, err := benchOnce(ctx, cfg, o)
+		if err != nil {
+			return err
+		}
+		if rank != 0 {
+			continue
+		}
+		wrong += sum.Wrong
+		rows = append(rows, sum.Rows...)
+	}
+	if len(rows) > 0 && rowsFile != "" {
+		if err := appendRows(rowsFile, rows); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	if len(rows) > 0 && plotFile != "" {
+		if err := writePlot(plotFile, rows); err != nil {
+			return err
+		}
 	}
 	if wrong > 0 {
 		fmt.Fprintf(os.Stderr, "kizuna bench: %d wrong elements\n", wrong)
@@ -148,15 +306,55 @@ func benchGoroutines(ctx context.Context, np int, o bench.Options) error {
 	return nil
 }
 
+// benchOnce runs the sweep on one communicator built from cfg.
+func benchOnce(ctx context.Context, cfg collective.Config, o bench.Options) (*bench.Summary, int, error) {
+	c, err := collective.New(ctx, cfg)
+	if err != nil {
+		return nil, -1, err
+	}
+	defer c.Close()
+	sum, err := bench.Run(ctx, c, o, os.Stdout)
+	if err != nil {
+		return nil, c.Rank(), fmt.Errorf("rank %d: %w", c.Rank(), err)
+	}
+	return sum, c.Rank(), nil
+}
+
+// benchGoroutines runs np goroutine ranks over the in-process transport and
+// returns rank 0's rows; wrong elements end it with exit status 1.
+func benchGoroutines(ctx context.Context, np int, o bench.Options) ([]bench.Row, error) {
+	var sum *bench.Summary
+	err := collective.RunLocal(ctx, np, func(ctx context.Context, c *collective.Comm) error {
+		s, err := bench.Run(ctx, c, o, os.Stdout)
+		if err == nil && c.Rank() == 0 {
+			sum = s
+		}
+		return err
+	}, collective.WithTransport(collective.TransportInproc))
+	if err != nil {
+		return nil, err
+	}
+	if sum.Wrong > 0 {
+		fmt.Fprintf(os.Stderr, "kizuna bench: %d wrong elements\n", sum.Wrong)
+		return nil, exitCode(1)
+	}
+	return sum.Rows, nil
+}
+
 // benchProcesses starts np copies of this program as the ranks of a local
-// job over TCP.
-func benchProcesses(ctx context.Context, np int, args []string) error {
+// job over transport (KIZUNA_TRANSPORT in their environment, unless auto);
+// rank 0 appends its rows to rowsFile.
+func benchProcesses(ctx context.Context, np int, args []string, transport, rowsFile string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("bench: cannot find this program to start ranks: %w", err)
 	}
+	env := []string{envBenchRows + "=" + rowsFile}
+	if transport != transportAuto {
+		env = append(env, collective.EnvTransport+"="+transport)
+	}
 	err = launch.RunLocal(ctx, launch.Job{
-		NP: np, Argv: append([]string{exe, "bench"}, args...),
+		NP: np, Argv: append([]string{exe, "bench"}, args...), Env: env,
 		Stdout: os.Stdout, Stderr: os.Stderr,
 	})
 	var ee *launch.ExitError
