@@ -33,6 +33,8 @@ Usage:
                            start N ranks of PROGRAM, here or on hosts; -h for flags
   kizuna topo -topology SPEC [flags]
                            analyse all-reduce schedules on a network; -h for flags
+  kizuna sim (-topology SPEC | -preset fugaku|aurora) -op OP [flags]
+                           predict collectives on a network model; -h for flags
   kizuna version           print the version
 
 Run "kizuna bench -h" for the benchmark's flags.
@@ -50,6 +52,8 @@ func run(args []string) error {
 		return runRun(args[1:])
 	case "topo":
 		return runTopo(args[1:])
+	case "sim":
+		return runSim(args[1:])
 	case "agent": // hidden: started by `kizuna run` on remote hosts
 		return runAgent(args[1:])
 	case "version", "-version", "--version":
