@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeKizuna prints `kizuna bench -json` rows for sizes -b..-e (doubling):
+// busbw is 2 GB/s on the first run, 4 on the second, 40 on the third
+// (median 4); time_us is 10, 20, 200; an in-place row with busbw 999 must
+// be ignored.
+const fakeKizuna = `#!/bin/sh
+n=$(cat "$STATE/k" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/k"
+case $n in 1) bw=2 t=10;; 2) bw=4 t=20;; *) bw=40 t=200;; esac
+while [ $# -gt 0 ]; do case $1 in -b) b=$2;; -e) e=$2;; esac; shift; done
+s=$b
+while [ $s -le $e ]; do
+  echo "{\"op\":\"allreduce\",\"bytes\":$s,\"inplace\":false,\"time_us\":$t,\"busbw_gbps\":$bw,\"wrong\":0}"
+  echo "{\"op\":\"allreduce\",\"bytes\":$s,\"inplace\":true,\"time_us\":1,\"busbw_gbps\":999,\"wrong\":0}"
+  s=$((s*2))
+done
+`
+
+// fakePeer prints the peers script's columns: busbw 1, 1, 3 over three
+// runs (median 1), time 40 us.
+const fakePeer = `#!/bin/sh
+n=$(cat "$STATE/p$1" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/p$1"
+case $n in 3) bw=3;; *) bw=1;; esac
+echo "op bytes time_us algbw busbw wrong"
+s=$4
+while [ $s -le $5 ]; do echo "$3 $s 40.0 $bw $bw 0"; s=$((s*2)); done
+`
+
+func writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunMediansAndRatios runs the whole comparison against fake programs
+// and checks the medians, ratios, latency row and chart.
+func TestRunMediansAndRatios(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("STATE", dir)
+	k := writeScript(t, dir, "kizuna", fakeKizuna)
+	p := writeScript(t, dir, "run.sh", fakePeer)
+	out := filepath.Join(dir, "cmp")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-kizuna", k, "-peers-script", p, "-peers", "mpi-tcp,gloo", "-np", "2", "-b", "64", "-e", "128",
+		"-runs", "3", "-latency", "-out", out}
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("run(%q) = %v\n%s", args, err, stderr.String())
+	}
+	md, err := os.ReadFile(out + ".md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(md, stdout.Bytes()) {
+		t.Errorf("OUT.md differs from what was printed")
+	}
+	// Each run starts the latency measurement too: Kizuna ran 6 times, so
+	// the sweeps are runs 1, 3, 5 (busbw 2, 40, 40: median 40) and the
+	// latency runs 2, 4, 6 (time 20, 200, 200: median 200). The peer's
+	// sweeps are its runs 1, 3, 5 (busbw 1, 3, 1: median 1).
+	for _, want := range []string{
+		"| size | Kizuna | mpi-tcp | gloo | Kizuna/mpi-tcp | Kizuna/gloo |",
+		"| 64B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x |",
+		"| 128B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x |",
+		"| 8 B latency (us) | 200.0 | 40.0 | 40.0 | 0.20x | 0.20x |",
+		"#### allreduce, np=2",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	svg, err := os.ReadFile(out + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Errorf("chart is not XML: %v", err)
+	}
+	for _, name := range []string{"np=2 vs mpi-tcp", "np=2 vs gloo"} {
+		if !bytes.Contains(svg, []byte(`data-name="`+name+`"`)) {
+			t.Errorf("chart lacks series %q", name)
+		}
+	}
+}
+
+func TestRunPeerWrongIsError(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("STATE", dir)
+	k := writeScript(t, dir, "kizuna", fakeKizuna)
+	p := writeScript(t, dir, "run.sh", "#!/bin/sh\necho 'op bytes time_us algbw busbw wrong'\necho \"$3 64 1.0 1 1 5\"\n")
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"-kizuna", k, "-peers-script", p, "-b", "64", "-e", "64", "-runs", "1"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "wrong") {
+		t.Errorf("run(peer with wrong elements) = %v; want an error about wrong elements", err)
+	}
+}
+
+func TestParseFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-np", "1"}, "-np"},
+		{[]string{"-op", "broadcast"}, "-op"},
+		{[]string{"-peers", "nccl"}, "-peers"},
+		{[]string{"-b", "1M", "-e", "1K"}, "min <= max"},
+		{[]string{"-runs", "0"}, "-runs"},
+		{[]string{"extra"}, "unexpected"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseFlags(%q) = %v; want an error mentioning %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {[]float64{7}, 7}}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v; want %v", tt.in, got, tt.want)
+		}
+	}
+	if got := median(nil); !math.IsNaN(got) {
+		t.Errorf("median(nil) = %v; want NaN", got)
+	}
+}
+
+func TestParsePeer(t *testing.T) {
+	out := []byte("op bytes time_us algbw busbw wrong\nallreduce 65536 75.3 0.871 0.871 0\nWarning: something\nallreduce 131072 196.4 0.667 0.667 0\n")
+	pts, err := parsePeer(out)
+	if err != nil || len(pts) != 2 || pts[1].bytes != 131072 || pts[1].busbw != 0.667 || pts[0].timeUS != 75.3 {
+		t.Errorf("parsePeer() = %+v, %v; want 2 rows (65536: 75.3us; 131072: 0.667 GB/s)", pts, err)
+	}
+}

@@ -1,0 +1,501 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/bench"
+	"github.com/kizuna-hpc/kizuna/bench/plot"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// kizunaName is the implementation name of Kizuna in tables and charts.
+const kizunaName = "Kizuna"
+
+// config is what the flags select.
+type config struct {
+	nps         []int
+	ops         []string
+	minB, maxB  int64
+	iters, runs int
+	peers       []string
+	transport   string // Kizuna's transport (kizuna bench -transport)
+	latency     bool
+	latIters    int
+	out         string // OUT.md and OUT.svg; "" writes the table to stdout only
+	kizuna      string // kizuna binary; "" builds ./cmd/kizuna
+	peersScript string
+	timeout     time.Duration
+	args        []string // the command line, for the report
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		nps       = fs.String("np", "2", "comma list of rank counts")
+		ops       = fs.String("op", "allreduce", "comma list: allreduce, allgather, reducescatter")
+		minB      = fs.String("b", "64K", "smallest size (K, M suffixes); sizes double up to -e")
+		maxB      = fs.String("e", "64M", "largest size")
+		iters     = fs.Int("n", 20, "timed iterations per size (the peers use a quarter, at least 2, from 16 MiB)")
+		runs      = fs.Int("runs", 3, "runs of each library; the table shows medians")
+		peers     = fs.String("peers", "mpi-tcp", "comma list of peers: mpi-tcp, mpi-shm, gloo (gloo: allreduce only)")
+		transport = fs.String("transport", "tcp", "Kizuna's transport (kizuna bench -transport)")
+		latency   = fs.Bool("latency", false, "also measure the 8-byte operation's time")
+		latIters  = fs.Int("latency-n", 500, "iterations of the 8-byte measurement")
+		out       = fs.String("out", "", "write OUT.md (the table) and OUT.svg (the ratio chart)")
+		kizuna    = fs.String("kizuna", "", "kizuna binary (default: go build ./cmd/kizuna)")
+		script    = fs.String("peers-script", defaultPeersScript(), "the peers' run.sh")
+		timeout   = fs.Duration("timeout", 15*time.Minute, "limit for each program run")
+	)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c := &config{iters: *iters, runs: *runs, transport: *transport, latency: *latency, latIters: *latIters,
+		out: *out, kizuna: *kizuna, peersScript: *script, timeout: *timeout, args: args}
+	for _, s := range strings.Split(*nps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 {
+			return nil, fmt.Errorf("-np %q: want rank counts of at least 2", *nps)
+		}
+		c.nps = append(c.nps, n)
+	}
+	for _, s := range strings.Split(*ops, ",") {
+		s = strings.TrimSpace(s)
+		switch s {
+		case "allreduce", "allgather", "reducescatter":
+		default:
+			return nil, fmt.Errorf("-op %q: want allreduce, allgather or reducescatter", s)
+		}
+		c.ops = append(c.ops, s)
+	}
+	for _, s := range strings.Split(*peers, ",") {
+		s = strings.TrimSpace(s)
+		switch s {
+		case "":
+			continue
+		case "mpi-tcp", "mpi-shm", "gloo":
+		default:
+			return nil, fmt.Errorf("-peers %q: want mpi-tcp, mpi-shm or gloo", s)
+		}
+		c.peers = append(c.peers, s)
+	}
+	var err error
+	if c.minB, err = bench.ParseBytes(*minB); err != nil {
+		return nil, fmt.Errorf("-b: %w", err)
+	}
+	if c.maxB, err = bench.ParseBytes(*maxB); err != nil {
+		return nil, fmt.Errorf("-e: %w", err)
+	}
+	switch {
+	case c.minB < 4 || c.maxB < c.minB:
+		return nil, fmt.Errorf("-b %d -e %d: want 4 <= min <= max", c.minB, c.maxB)
+	case c.iters < 1 || c.latIters < 1:
+		return nil, fmt.Errorf("-n %d -latency-n %d: want at least 1", c.iters, c.latIters)
+	case c.runs < 1:
+		return nil, fmt.Errorf("-runs %d: want at least 1", c.runs)
+	}
+	return c, nil
+}
+
+// defaultPeersScript is ../shared/peers/run.sh from the repository root (the
+// working directory of `go run ./bench/cmd/compare`).
+func defaultPeersScript() string {
+	return filepath.Join("..", "shared", "peers", "run.sh")
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.kizuna == "" {
+		dir, err := os.MkdirTemp("", "kizuna-compare-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.kizuna = filepath.Join(dir, "kizuna")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.kizuna, "./cmd/kizuna").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/kizuna (run from the repository root, or pass -kizuna): %v\n%s", err, out)
+		}
+	}
+	r := &runner{cfg: cfg, log: stderr}
+	rep := report{cfg: cfg, loadBefore: loadAvg(), start: time.Now()}
+	for _, op := range cfg.ops {
+		for _, np := range cfg.nps {
+			t, err := r.compare(ctx, op, np)
+			if err != nil {
+				return err
+			}
+			rep.tables = append(rep.tables, t)
+		}
+	}
+	rep.loadAfter = loadAvg()
+	rep.elapsed = time.Since(rep.start)
+	var md bytes.Buffer
+	rep.writeMarkdown(&md)
+	if _, err := stdout.Write(md.Bytes()); err != nil {
+		return err
+	}
+	if cfg.out == "" {
+		return nil
+	}
+	if err := os.WriteFile(cfg.out+".md", md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	var svg bytes.Buffer
+	if err := rep.chart().WriteSVG(&svg); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	return os.WriteFile(cfg.out+".svg", svg.Bytes(), 0o644)
+}
+
+// table is one operation at one rank count: per implementation and size,
+// the bus bandwidths of every run; and the 8-byte times.
+type table struct {
+	op    string
+	np    int
+	impls []string // Kizuna first, then the peers that ran
+	busbw map[string]map[int64][]float64
+	latUS map[string][]float64
+	latB  int64 // size of the latency runs
+}
+
+// latencyBytes is the size of the latency measurement: 8 bytes for
+// all-reduce, one float32 per rank for the per-rank collectives (their
+// size counts every rank's block).
+func latencyBytes(op string, np int) int64 {
+	if op == "allreduce" {
+		return 8
+	}
+	return 4 * int64(np)
+}
+
+type runner struct {
+	cfg *config
+	log io.Writer
+}
+
+// compare runs every implementation cfg.runs times, interleaved.
+func (r *runner) compare(ctx context.Context, op string, np int) (*table, error) {
+	t := &table{op: op, np: np, impls: []string{kizunaName}, busbw: map[string]map[int64][]float64{}, latUS: map[string][]float64{},
+		latB: latencyBytes(op, np)}
+	for _, p := range r.cfg.peers {
+		if p == "gloo" && op != "allreduce" {
+			fmt.Fprintf(r.log, "compare: gloo has no %s here; left out\n", op)
+			continue
+		}
+		t.impls = append(t.impls, p)
+	}
+	for _, impl := range t.impls {
+		t.busbw[impl] = map[int64][]float64{}
+	}
+	for run := 1; run <= r.cfg.runs; run++ {
+		for _, impl := range t.impls {
+			fmt.Fprintf(r.log, "compare: %s np=%d run %d/%d: %s\n", op, np, run, r.cfg.runs, impl)
+			pts, err := r.measure(ctx, impl, op, np, r.cfg.minB, r.cfg.maxB, r.cfg.iters)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range pts {
+				t.busbw[impl][p.bytes] = append(t.busbw[impl][p.bytes], p.busbw)
+			}
+			if r.cfg.latency {
+				lat, err := r.measure(ctx, impl, op, np, t.latB, t.latB, r.cfg.latIters)
+				if err != nil {
+					return nil, err
+				}
+				if len(lat) != 1 {
+					return nil, fmt.Errorf("%s %s np=%d: %d rows for the 8-byte run; want 1", impl, op, np, len(lat))
+				}
+				t.latUS[impl] = append(t.latUS[impl], lat[0].timeUS)
+			}
+		}
+	}
+	return t, nil
+}
+
+// point is one measured size.
+type point struct {
+	bytes  int64
+	timeUS float64
+	busbw  float64
+}
+
+// measure runs one implementation once over a size sweep.
+func (r *runner) measure(ctx context.Context, impl, op string, np int, minB, maxB int64, iters int) ([]point, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	defer cancel()
+	var cmd *exec.Cmd
+	if impl == kizunaName {
+		cmd = exec.CommandContext(ctx, r.cfg.kizuna, "bench", "-np", strconv.Itoa(np), "-op", op,
+			"-b", strconv.FormatInt(minB, 10), "-e", strconv.FormatInt(maxB, 10), "-n", strconv.Itoa(iters), "-w", "2",
+			"-transport", r.cfg.transport, "-json")
+	} else {
+		cmd = exec.CommandContext(ctx, r.cfg.peersScript, impl, strconv.Itoa(np), op,
+			strconv.FormatInt(minB, 10), strconv.FormatInt(maxB, 10), strconv.Itoa(iters))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	var pts []point
+	if impl == kizunaName {
+		pts, err = parseKizuna(out)
+	} else {
+		pts, err = parsePeer(out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+	}
+	return pts, nil
+}
+
+// parseKizuna reads `kizuna bench -json` output: the out-of-place rows.
+func parseKizuna(out []byte) ([]point, error) {
+	var pts []point
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var row bench.Row
+		if err := dec.Decode(&row); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("kizuna bench output: %w", err)
+		}
+		if row.Wrong != 0 {
+			return nil, fmt.Errorf("kizuna bench: %d wrong elements at %d bytes", row.Wrong, row.Bytes)
+		}
+		if !row.InPlace {
+			pts = append(pts, point{bytes: row.Bytes, timeUS: row.TimeUS, busbw: row.BusBW})
+		}
+	}
+	if len(pts) == 0 {
+		return nil, errors.New("kizuna bench printed no rows")
+	}
+	return pts, nil
+}
+
+// parsePeer reads the peers script's columns: op bytes time_us algbw busbw
+// wrong, after a header line.
+func parsePeer(out []byte) ([]point, error) {
+	var pts []point
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 6 || f[0] == "op" {
+			continue
+		}
+		b, err1 := strconv.ParseInt(f[1], 10, 64)
+		us, err2 := strconv.ParseFloat(f[2], 64)
+		bus, err3 := strconv.ParseFloat(f[4], 64)
+		wrong, err4 := strconv.ParseInt(f[5], 10, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return nil, fmt.Errorf("peer line %q: %w", sc.Text(), err)
+		}
+		if wrong != 0 {
+			return nil, fmt.Errorf("peer: %d wrong elements at %d bytes", wrong, b)
+		}
+		pts = append(pts, point{bytes: b, timeUS: us, busbw: bus})
+	}
+	if len(pts) == 0 {
+		return nil, fmt.Errorf("peer printed no rows:\n%s", out)
+	}
+	return pts, sc.Err()
+}
+
+// median of xs (the mean of the middle two for an even count); NaN for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return nan
+	}
+	s := slices.Sorted(slices.Values(xs))
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+var nan = func() float64 { var z float64; return z / z }()
+
+// sizes lists the sizes every implementation measured, ascending.
+func (t *table) sizes() []int64 {
+	var out []int64
+	for b := range t.busbw[kizunaName] {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ratio is Kizuna's median busbw over the peer's at size b.
+func (t *table) ratio(peer string, b int64) float64 {
+	return median(t.busbw[kizunaName][b]) / median(t.busbw[peer][b])
+}
+
+type report struct {
+	cfg                   *config
+	tables                []*table
+	loadBefore, loadAfter string
+	start                 time.Time
+	elapsed               time.Duration
+}
+
+func (rep *report) writeMarkdown(w io.Writer) {
+	cfg := rep.cfg
+	fmt.Fprintf(w, "Measured %s on %s. Command: `go run ./bench/cmd/compare %s`.\n",
+		rep.start.UTC().Format("2006-01-02 15:04 MST"), machine(), strings.Join(cfg.args, " "))
+	fmt.Fprintf(w, "Load average (1, 5, 15 min) before: %s; after: %s; %s in all. "+
+		"Medians of %d runs per library, interleaved; bus bandwidth in GB/s (1e9 B/s, nccl-tests' busbw); "+
+		"Kizuna over %s, out-of-place, %d iterations per size (peers: %d, a quarter from 16 MiB).\n",
+		rep.loadBefore, rep.loadAfter, rep.elapsed.Round(time.Second), cfg.runs, cfg.transport, cfg.iters, cfg.iters)
+	for _, t := range rep.tables {
+		fmt.Fprintf(w, "\n#### %s, np=%d\n\n", t.op, t.np)
+		peers := t.impls[1:]
+		fmt.Fprint(w, "| size |")
+		for _, impl := range t.impls {
+			fmt.Fprintf(w, " %s |", impl)
+		}
+		for _, p := range peers {
+			fmt.Fprintf(w, " %s/%s |", kizunaName, p)
+		}
+		fmt.Fprint(w, "\n|---:|")
+		fmt.Fprint(w, strings.Repeat("---:|", len(t.impls)+len(peers)))
+		fmt.Fprintln(w)
+		for _, b := range t.sizes() {
+			fmt.Fprintf(w, "| %s |", plot.FormatBytes(float64(b)))
+			for _, impl := range t.impls {
+				fmt.Fprintf(w, " %s |", fmtVal(median(t.busbw[impl][b]), 3))
+			}
+			for _, p := range peers {
+				fmt.Fprintf(w, " %s |", fmtRatio(t.ratio(p, b)))
+			}
+			fmt.Fprintln(w)
+		}
+		if len(t.latUS[kizunaName]) > 0 {
+			fmt.Fprintf(w, "| %d B latency (us) |", t.latB)
+			for _, impl := range t.impls {
+				fmt.Fprintf(w, " %s |", fmtVal(median(t.latUS[impl]), 1))
+			}
+			for _, p := range peers {
+				// time ratio inverted: above 1 means Kizuna is faster
+				fmt.Fprintf(w, " %s |", fmtRatio(median(t.latUS[p])/median(t.latUS[kizunaName])))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if rep.anyLatency() {
+		fmt.Fprintln(w, "\nLatency rows give the mean time of one operation in microseconds, and their ratio is peer time / Kizuna time, so that above 1 means Kizuna is faster, as for bandwidth.")
+	}
+}
+
+func (rep *report) anyLatency() bool {
+	for _, t := range rep.tables {
+		if len(t.latUS[kizunaName]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// chart draws Kizuna/peer busbw ratios against size, one line per
+// (operation, ranks, peer), with a reference line at 1.
+func (rep *report) chart() *plot.Chart {
+	c := &plot.Chart{Title: "Kizuna bus bandwidth / peer bus bandwidth (above 1: Kizuna faster)",
+		XLabel: "message size (bytes, log2 scale)", YLabel: "busbw ratio", LogX: true, XBytes: true, RefY: []float64{1}}
+	ops := map[string]bool{}
+	for _, t := range rep.tables {
+		ops[t.op] = true
+	}
+	for _, t := range rep.tables {
+		for _, p := range t.impls[1:] {
+			s := plot.Series{Name: fmt.Sprintf("np=%d vs %s", t.np, p)}
+			if len(ops) > 1 {
+				s.Name = t.op + " " + s.Name
+			}
+			for _, b := range t.sizes() {
+				s.X = append(s.X, float64(b))
+				s.Y = append(s.Y, t.ratio(p, b))
+			}
+			c.Series = append(c.Series, s)
+		}
+	}
+	return c
+}
+
+func fmtVal(v float64, prec int) string {
+	if v != v {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+func fmtRatio(v float64) string {
+	if v != v {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
+}
+
+// machine describes this computer: CPU model, cores, kernel.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := runtime.GOOS
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel += " " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d cores, %s, %s", model, runtime.NumCPU(), kernel, runtime.Version())
+}
+
+// loadAvg is the first three fields of /proc/loadavg, or "unknown".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
