@@ -79,6 +79,10 @@ type Comm struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	grp group      // split tree and notice routing (group.go)
+	aq  asyncQueue // asynchronous operations (async.go)
+	vc  vcache     // per-rank-count schedules (vcoll.go); guarded by mu
 }
 
 type choiceKey struct {
@@ -289,8 +293,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	c.life, c.kill = context.WithCancelCause(context.Background())
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
-	c.mux.SetControlHandler(c.onControl)
-	c.mux.SetMismatchHandler(c.onMismatch)
+	c.register()
 	return c, nil
 }
 
@@ -314,6 +317,7 @@ func (c *Comm) commRank(epRank int) int {
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
+		c.closeChildren()
 		c.errMu.Lock()
 		c.closed.Store(true)
 		c.errMu.Unlock()
@@ -326,7 +330,12 @@ func (c *Comm) Close() error {
 		if re := c.failureNotice(); re != nil {
 			c.announce(re)
 		}
+		if c.grp.parent != nil {
+			c.closeSub()
+			return
+		}
 		c.mux.Fail(ErrClosed)
+		c.closeQueue()
 		var errs []error
 		if err := c.ep.Close(); err != nil {
 			errs = append(errs, err)
@@ -349,6 +358,7 @@ func (c *Comm) Close() error {
 // on this rank and (best effort) on every other rank, with ErrAborted. It may
 // be called from any goroutine. Close must still be called.
 func (c *Comm) Abort() {
+	c.abortChildren()
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
 	if c.setBroken(ErrAborted) {
 		c.mux.FailComm(c.id, ErrAborted)
@@ -433,13 +443,7 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	if m.Comm != c.id {
 		return
 	}
-	re := &RemoteError{Origin: m.Origin, Lost: m.Lost, Reason: m.Reason}
-	switch m.Kind {
-	case "mismatch":
-		re.cause = ErrMismatch
-	case "abort":
-		re.cause = ErrAborted
-	}
+	re := remoteError(&m)
 	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)

@@ -90,12 +90,14 @@ func describe(h *transport.Header) string {
 	coll := schedule.Coll(h.Op)
 	s := fmt.Sprintf("%s(count=%d, %s", coll, h.Count, reduce.DType(h.DType))
 	switch coll {
-	case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter:
+	case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
 		s += ", " + reduce.Op(h.RedOp).String()
 	}
 	switch coll {
 	case schedule.Broadcast, schedule.Reduce, schedule.Gather, schedule.Scatter:
 		s += fmt.Sprintf(", root=%d", h.Root)
+	case schedule.AllGatherV, schedule.ReduceScatterV:
+		s += fmt.Sprintf(", counts digest %08x", uint32(h.Root))
 	}
 	return s + fmt.Sprintf(", algo=%s)", schedule.Algo(h.Algo))
 }

@@ -51,15 +51,23 @@ func simulate[T any](scheds []*Schedule, params []Params, in [][]T, poison T,
 	if err := Validate(scheds, params); err != nil {
 		return nil, err
 	}
+	ls := make([]layout, len(params))
+	for r := range params {
+		ls[r] = layoutOf(params[r])
+	}
+	return run(scheds, ls, in, poison, add, o)
+}
+
+// run executes validated schedules whose ranks' buffers have layouts ls.
+func run[T any](scheds []*Schedule, ls []layout, in [][]T, poison T,
+	add func(dst, src []T), o simOptions) ([][]T, error) {
 	p := len(scheds)
 	if len(in) != p {
 		return nil, fmt.Errorf("%w: simulate: %d inputs for %d ranks", ErrInvalid, len(in), p)
 	}
-	ls := make([]layout, p)
 	mem := make([][3][]T, p)
 	for r := range p {
-		l := layoutOf(params[r])
-		ls[r] = l
+		l := ls[r]
 		if len(in[r]) != l.in {
 			return nil, fmt.Errorf("%w: simulate: rank %d input has %d elements; want %d", ErrInvalid, r, len(in[r]), l.in)
 		}

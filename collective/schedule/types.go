@@ -158,6 +158,10 @@ func (c Coll) String() string {
 		return "barrier"
 	case SendRecv:
 		return "sendrecv"
+	case AllGatherV:
+		return "allgatherv"
+	case ReduceScatterV:
+		return "reducescatterv"
 	}
 	return fmt.Sprintf("coll(%d)", uint8(c))
 }
