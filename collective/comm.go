@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +100,8 @@ func (c *Comm) Rank() int { return c.rank }
 // Size returns the number of ranks.
 func (c *Comm) Size() int { return c.size }
 
-// Transport names the transport in use ("inproc", "tcp").
+// Transport names the transport in use: "inproc", "tcp", "shm", or "shm+tcp"
+// when some peers are reached over shared memory and others over TCP.
 func (c *Comm) Transport() string { return c.ep.Name() }
 
 // New creates this rank's communicator from an explicit config: it serves or
@@ -123,6 +123,7 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		store  *rendezvous.Server
 		client *rendezvous.Client
 		addrs  = make([]string, cfg.Size)
+		hosts  = make([]string, cfg.Size)
 		err    error
 	)
 	cleanup := func() {
@@ -153,21 +154,20 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
 		}
 		defer joined()
-		host, _ := os.Hostname()
 		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
-			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
+			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: publishedHost(&cfg)})
 		if err != nil {
 			l.Close()
 			cleanup()
 			return nil, fmt.Errorf("collective: rank %d: rendezvous: %w", cfg.Rank, err)
 		}
 		for i, m := range members {
-			addrs[i] = m.Addr
+			addrs[i], hosts[i] = m.Addr, m.Host
 		}
 	} else {
 		addrs[0] = l.Addr()
 	}
-	ep, err := l.Connect(ctx, addrs)
+	ep, err := connectEndpoint(ctx, &cfg, l, addrs, hosts) // transport_select.go
 	if err != nil {
 		l.Close()
 		cleanup()
@@ -216,11 +216,11 @@ func validateConfig(cfg *Config) error {
 		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
 	}
 	switch cfg.Transport {
-	case "", "auto":
-		cfg.Transport = TransportTCP
-	case TransportTCP, TransportInproc:
+	case "":
+		cfg.Transport = TransportAuto
+	case TransportAuto, TransportTCP, TransportShm, TransportInproc:
 	default:
-		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
+		return fmt.Errorf("%w: unknown transport %q (want auto, tcp, shm or inproc)", ErrInvalid, cfg.Transport)
 	}
 	if cfg.Size > 1 && cfg.MasterAddr == "" && cfg.Transport != TransportInproc {
 		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
@@ -251,6 +251,8 @@ func validateConfig(cfg *Config) error {
 var defaultCosts = map[string]schedule.Costs{
 	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
+	TransportShm:    {Alpha: 5e-6, Beta: 0.15e-9, Gamma: 0.1e-9},
+	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}, // the slower medium bounds a ring
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.

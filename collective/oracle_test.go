@@ -79,9 +79,10 @@ func runCases(t *testing.T, transport string, n int, cases []oracle.Case) {
 var worldSizes = []int{1, 2, 3, 4, 5, 7, 8}
 
 // TestOracleMatrix: every collective x algorithm x world size x small
-// count (0, 1, size-1, size+1) x in-place, float32 sum, over inproc and TCP.
+// count (0, 1, size-1, size+1) x in-place, float32 sum, over inproc, TCP and
+// shared memory.
 func TestOracleMatrix(t *testing.T) {
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		for _, n := range worldSizes {
 			t.Run(fmt.Sprintf("%s/np=%d", tr, n), func(t *testing.T) {
 				counts := []int{0, 1, max(n-1, 0), n + 1, 1000}
@@ -114,7 +115,7 @@ func TestOracleLarge(t *testing.T) {
 	if !testing.Short() {
 		counts = append(counts, 1000003)
 	}
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		for _, n := range []int{4, 5} {
 			t.Run(fmt.Sprintf("%s/np=%d", tr, n), func(t *testing.T) {
 				var cases []oracle.Case
@@ -122,7 +123,7 @@ func TestOracleLarge(t *testing.T) {
 					big := tc.Count > 200000
 					// The 10^6 case once per (collective, algorithm): per-rank blocks
 					// of AllGather-like collectives are already n times larger.
-					if big && (tr == TransportTCP || n != 4 || tc.Root != 0) {
+					if big && (tr != TransportInproc || n != 4 || tc.Root != 0) {
 						continue
 					}
 					cases = append(cases, tc)

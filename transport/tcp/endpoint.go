@@ -67,7 +67,7 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 	e.mux.SetFIFO(cfg.SocketsPerPeer == 1)
 	var err error
 	for p, cs := range conns {
-		if p == cfg.Rank {
+		if p == cfg.Rank || cs == nil { // no link to p
 			continue
 		}
 		pr := &peer{rank: p, socks: make([]*sock, len(cs))}
@@ -145,6 +145,9 @@ func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 		return &transport.PeerError{Peer: peer, Op: "send", Err: transport.ErrClosed}
 	}
 	p := e.peers[peer]
+	if p == nil {
+		return fmt.Errorf("tcp: send from rank %d: no link to rank %d", e.rank, peer)
+	}
 	if err := p.failure(); err != nil {
 		return &transport.PeerError{Peer: peer, Op: "send", Err: err}
 	}

@@ -308,7 +308,7 @@ func acceptHandshake(rw io.ReadWriter, cfg *resolved, linked func(peer, sock int
 		return -1, -1, &refusal{reason}
 	}
 	if linked(h.Rank, h.Socket) {
-		return -1, -1, &refusal{fmt.Sprintf("duplicate connection for rank %d socket %d", h.Rank, h.Socket)}
+		return -1, -1, &refusal{fmt.Sprintf("duplicate or unwanted connection for rank %d socket %d", h.Rank, h.Socket)}
 	}
 	peer, sock = h.Rank, h.Socket
 	na := auth.NewNonce()

@@ -83,7 +83,9 @@ type mesh struct {
 // sides hold Config.Token. A stranger (another job, garbage, a rank out of
 // range, a wrong token or none) is refused with a warning logged naming its
 // address, and accepting goes on. addrs[i] is rank i's Addr() (addrs[Rank] is
-// not used).
+// not used); an empty addrs[i] means no link to rank i (another transport
+// reaches it), which both ranks must agree on: a connection in its name is
+// refused, and Send to it is an error.
 //
 // Connect returns the endpoint once every link is up. If ctx ends first, or
 // a peer refuses this rank, or a peer this rank dials fails authentication
@@ -105,14 +107,14 @@ func (l *Listener) Connect(ctx context.Context, addrs []string) (transport.Endpo
 
 	m := &mesh{
 		l: l, cfg: cfg, addrs: addrs,
-		links:   make([][]*net.TCPConn, cfg.Size),
-		missing: (cfg.Size - 1) * cfg.SocketsPerPeer,
-		done:    make(chan struct{}),
-		failed:  make(chan struct{}),
+		links:  make([][]*net.TCPConn, cfg.Size),
+		done:   make(chan struct{}),
+		failed: make(chan struct{}),
 	}
 	for p := range cfg.Size {
-		if p != cfg.Rank {
+		if p != cfg.Rank && addrs[p] != "" {
 			m.links[p] = make([]*net.TCPConn, cfg.SocketsPerPeer)
+			m.missing += cfg.SocketsPerPeer
 		}
 	}
 	if m.missing == 0 {
@@ -127,7 +129,7 @@ func (l *Listener) Connect(ctx context.Context, addrs []string) (transport.Endpo
 		m.acceptLoop(hctx, &wg)
 	}()
 	for p := cfg.Rank + 1; p < cfg.Size; p++ {
-		for s := range cfg.SocketsPerPeer {
+		for s := range len(m.links[p]) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -201,11 +203,12 @@ func (m *mesh) register(peer, sock int, c *net.TCPConn) bool {
 	return true
 }
 
-// linked reports whether the link (peer, sock) is up.
+// linked reports whether the link (peer, sock) is up, or not wanted (no
+// address for peer).
 func (m *mesh) linked(peer, sock int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.links[peer][sock] != nil
+	return m.links[peer] == nil || m.links[peer][sock] != nil
 }
 
 // acceptLoop accepts connections until the listener is closed, and runs each
