@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,10 +79,6 @@ type Comm struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-
-	grp group      // split tree and notice routing (group.go)
-	aq  asyncQueue // asynchronous operations (async.go)
-	vc  vcache     // per-rank-count schedules (vcoll.go); guarded by mu
 }
 
 type choiceKey struct {
@@ -100,8 +97,7 @@ func (c *Comm) Rank() int { return c.rank }
 // Size returns the number of ranks.
 func (c *Comm) Size() int { return c.size }
 
-// Transport names the transport in use: "inproc", "tcp", "shm", or "shm+tcp"
-// when some peers are reached over shared memory and others over TCP.
+// Transport names the transport in use ("inproc", "tcp").
 func (c *Comm) Transport() string { return c.ep.Name() }
 
 // New creates this rank's communicator from an explicit config: it serves or
@@ -123,7 +119,6 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		store  *rendezvous.Server
 		client *rendezvous.Client
 		addrs  = make([]string, cfg.Size)
-		hosts  = make([]string, cfg.Size)
 		err    error
 	)
 	cleanup := func() {
@@ -154,24 +149,30 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
 		}
 		defer joined()
+		host, _ := os.Hostname()
 		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
-			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: publishedHost(&cfg)})
+			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
 		if err != nil {
 			l.Close()
 			cleanup()
 			return nil, fmt.Errorf("collective: rank %d: rendezvous: %w", cfg.Rank, err)
 		}
 		for i, m := range members {
-			addrs[i], hosts[i] = m.Addr, m.Host
+			addrs[i] = m.Addr
 		}
 	} else {
 		addrs[0] = l.Addr()
 	}
-	ep, err := connectEndpoint(ctx, &cfg, l, addrs, hosts) // transport_select.go
+	ep, err := l.Connect(ctx, addrs)
 	if err != nil {
 		l.Close()
 		cleanup()
 		return nil, fmt.Errorf("collective: rank %d: connect: %w", cfg.Rank, err)
+	}
+	if ep, err = emulated(cfg.emulate, ep); err != nil { // emulate.go
+		l.Close()
+		cleanup()
+		return nil, err
 	}
 	c, err := newComm(ep, cfg)
 	if err != nil {
@@ -216,11 +217,11 @@ func validateConfig(cfg *Config) error {
 		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
 	}
 	switch cfg.Transport {
-	case "":
-		cfg.Transport = TransportAuto
-	case TransportAuto, TransportTCP, TransportShm, TransportInproc:
+	case "", "auto":
+		cfg.Transport = TransportTCP
+	case TransportTCP, TransportInproc:
 	default:
-		return fmt.Errorf("%w: unknown transport %q (want auto, tcp, shm or inproc)", ErrInvalid, cfg.Transport)
+		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
 	}
 	if cfg.Size > 1 && cfg.MasterAddr == "" && cfg.Transport != TransportInproc {
 		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
@@ -251,8 +252,6 @@ func validateConfig(cfg *Config) error {
 var defaultCosts = map[string]schedule.Costs{
 	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
-	TransportShm:    {Alpha: 5e-6, Beta: 0.15e-9, Gamma: 0.1e-9},
-	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}, // the slower medium bounds a ring
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.
@@ -295,7 +294,8 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	c.life, c.kill = context.WithCancelCause(context.Background())
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
-	c.register()
+	c.mux.SetControlHandler(c.onControl)
+	c.mux.SetMismatchHandler(c.onMismatch)
 	return c, nil
 }
 
@@ -319,7 +319,6 @@ func (c *Comm) commRank(epRank int) int {
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeChildren()
 		c.errMu.Lock()
 		c.closed.Store(true)
 		c.errMu.Unlock()
@@ -332,12 +331,7 @@ func (c *Comm) Close() error {
 		if re := c.failureNotice(); re != nil {
 			c.announce(re)
 		}
-		if c.grp.parent != nil {
-			c.closeSub()
-			return
-		}
 		c.mux.Fail(ErrClosed)
-		c.closeQueue()
 		var errs []error
 		if err := c.ep.Close(); err != nil {
 			errs = append(errs, err)
@@ -360,7 +354,6 @@ func (c *Comm) Close() error {
 // on this rank and (best effort) on every other rank, with ErrAborted. It may
 // be called from any goroutine. Close must still be called.
 func (c *Comm) Abort() {
-	c.abortChildren()
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
 	if c.setBroken(ErrAborted) {
 		c.mux.FailComm(c.id, ErrAborted)
@@ -445,7 +438,13 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	if m.Comm != c.id {
 		return
 	}
-	re := remoteError(&m)
+	re := &RemoteError{Origin: m.Origin, Lost: m.Lost, Reason: m.Reason}
+	switch m.Kind {
+	case "mismatch":
+		re.cause = ErrMismatch
+	case "abort":
+		re.cause = ErrAborted
+	}
 	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)

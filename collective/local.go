@@ -16,10 +16,8 @@ import (
 type LocalOption func(*Config)
 
 // WithTransport picks the transport of local ranks: TransportInproc (the
-// default: goroutine ranks exchange through memory), TransportTCP (real
-// sockets on loopback, one listener per rank), TransportShm (shared-memory
-// rings, as between processes on one host), or TransportAuto (each rank
-// chooses per peer as processes do, which on one host is shared memory).
+// default: goroutine ranks exchange through memory) or TransportTCP (real
+// sockets on loopback, one listener per rank).
 func WithTransport(name string) LocalOption { return func(c *Config) { c.Transport = name } }
 
 // WithConfig lets the caller set any other Config field (timeout, algorithm
@@ -38,12 +36,16 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 		return nil, err
 	}
 	base.Transport = TransportInproc
+	base.Emulate = os.Getenv(EnvEmulate)
 	for _, o := range opts {
 		o(&base)
 	}
 	base.Size = n
 	if n < 1 {
 		return nil, fmt.Errorf("%w: %d local ranks, want at least 1", ErrInvalid, n)
+	}
+	if err := setupEmulation(&base, n); err != nil { // emulate.go
+		return nil, err
 	}
 	switch base.Transport {
 	case TransportInproc:
@@ -56,8 +58,14 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 		f := inproc.NewFabric(n)
 		comms := make([]*Comm, n)
 		for r := range n {
-			c, err := newComm(f.Endpoint(r), cfg)
+			ep, err := emulated(cfg.emulate, f.Endpoint(r))
 			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			c, err := newComm(ep, cfg)
+			if err != nil {
+				ep.Close()
 				f.Close()
 				return nil, err
 			}
@@ -82,13 +90,9 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			}
 		}
 		return comms, nil
-	case TransportTCP, TransportShm, "", TransportAuto:
+	case TransportTCP, "", "auto":
 	default:
-		return nil, fmt.Errorf("%w: unknown transport %q (want inproc, tcp or shm)", ErrInvalid, base.Transport)
-	}
-	medium := TransportTCP // goroutine ranks choose inproc before anything else
-	if base.Transport == TransportShm || base.Transport == TransportAuto {
-		medium = base.Transport
+		return nil, fmt.Errorf("%w: unknown transport %q (want inproc or tcp)", ErrInvalid, base.Transport)
 	}
 	// TCP on loopback: a store of our own, then every rank joins it
 	// concurrently, exactly as separate processes would, with a random
@@ -109,7 +113,7 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			defer wg.Done()
 			cfg := base
 			cfg.Rank = r
-			cfg.Transport = medium
+			cfg.Transport = TransportTCP
 			cfg.MasterAddr = store.Addr()
 			cfg.ExternalStore = true
 			if cfg.BindAddr == "" {
