@@ -16,6 +16,12 @@ import (
 const (
 	TransportTCP    = "tcp"
 	TransportInproc = "inproc"
+	// TransportShm links every pair of ranks through shared memory; every
+	// rank must be on one host.
+	TransportShm = "shm"
+	// TransportAuto (the default) chooses per peer: shared memory for
+	// ranks on this host, TCP for the others.
+	TransportAuto = "auto"
 )
 
 // Defaults.
@@ -48,8 +54,11 @@ type Config struct {
 	// Every rank must have the same token. "" leaves the job open to anyone
 	// who can reach its ports; New then logs a warning.
 	Token string
-	// Transport is TransportTCP (default) or TransportInproc (goroutine ranks
-	// built by NewLocal/RunLocal only).
+	// Transport is TransportAuto (default: shared memory to the ranks on
+	// this host, TCP to the others; Comm.Transport says "shm", "tcp" or
+	// "shm+tcp"), TransportShm (shared memory only: every rank on one
+	// host), TransportTCP (TCP only) or TransportInproc (goroutine ranks
+	// built by NewLocal/RunLocal only). KIZUNA_TRANSPORT sets it.
 	Transport string
 	// BindAddr is the address the TCP transport listens on (host or
 	// host:port); "" means KIZUNA_BIND_ADDR, KIZUNA_IFNAME, else loopback.

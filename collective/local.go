@@ -16,8 +16,10 @@ import (
 type LocalOption func(*Config)
 
 // WithTransport picks the transport of local ranks: TransportInproc (the
-// default: goroutine ranks exchange through memory) or TransportTCP (real
-// sockets on loopback, one listener per rank).
+// default: goroutine ranks exchange through memory), TransportTCP (real
+// sockets on loopback, one listener per rank), TransportShm (shared-memory
+// rings, as between processes on one host), or TransportAuto (each rank
+// chooses per peer as processes do, which on one host is shared memory).
 func WithTransport(name string) LocalOption { return func(c *Config) { c.Transport = name } }
 
 // WithConfig lets the caller set any other Config field (timeout, algorithm
@@ -90,9 +92,13 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			}
 		}
 		return comms, nil
-	case TransportTCP, "", "auto":
+	case TransportTCP, TransportShm, "", TransportAuto:
 	default:
-		return nil, fmt.Errorf("%w: unknown transport %q (want inproc or tcp)", ErrInvalid, base.Transport)
+		return nil, fmt.Errorf("%w: unknown transport %q (want inproc, tcp or shm)", ErrInvalid, base.Transport)
+	}
+	medium := TransportTCP // goroutine ranks choose inproc before anything else
+	if base.Transport == TransportShm || base.Transport == TransportAuto {
+		medium = base.Transport
 	}
 	// TCP on loopback: a store of our own, then every rank joins it
 	// concurrently, exactly as separate processes would, with a random
@@ -113,7 +119,7 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			defer wg.Done()
 			cfg := base
 			cfg.Rank = r
-			cfg.Transport = TransportTCP
+			cfg.Transport = medium
 			cfg.MasterAddr = store.Addr()
 			cfg.ExternalStore = true
 			if cfg.BindAddr == "" {
