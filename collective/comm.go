@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/collective/topo"
 	"github.com/kizuna-hpc/kizuna/rendezvous"
 	"github.com/kizuna-hpc/kizuna/transport"
 	"github.com/kizuna-hpc/kizuna/transport/tcp"
@@ -50,6 +52,7 @@ type Comm struct {
 	scheds  map[schedule.Params]*plan
 	choices map[choiceKey]schedule.Algo
 	layout  *schedule.Layout // where ranks sit on the topology; nil for none
+	netCost *topo.Chooser    // prices algorithms under the topology's routing (layout.go); nil for none
 
 	// The operation timeout is one reusable timer (a context per call
 	// would allocate): when it fires while operation armed is running, it
@@ -78,10 +81,6 @@ type Comm struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-
-	grp group      // split tree and notice routing (group.go)
-	aq  asyncQueue // asynchronous operations (async.go)
-	vc  vcache     // per-rank-count schedules (vcoll.go); guarded by mu
 }
 
 type choiceKey struct {
@@ -100,8 +99,7 @@ func (c *Comm) Rank() int { return c.rank }
 // Size returns the number of ranks.
 func (c *Comm) Size() int { return c.size }
 
-// Transport names the transport in use: "inproc", "tcp", "shm", or "shm+tcp"
-// when some peers are reached over shared memory and others over TCP.
+// Transport names the transport in use ("inproc", "tcp").
 func (c *Comm) Transport() string { return c.ep.Name() }
 
 // New creates this rank's communicator from an explicit config: it serves or
@@ -123,7 +121,6 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		store  *rendezvous.Server
 		client *rendezvous.Client
 		addrs  = make([]string, cfg.Size)
-		hosts  = make([]string, cfg.Size)
 		err    error
 	)
 	cleanup := func() {
@@ -154,29 +151,25 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
 		}
 		defer joined()
+		host, _ := os.Hostname()
 		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
-			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: publishedHost(&cfg)})
+			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
 		if err != nil {
 			l.Close()
 			cleanup()
 			return nil, fmt.Errorf("collective: rank %d: rendezvous: %w", cfg.Rank, err)
 		}
 		for i, m := range members {
-			addrs[i], hosts[i] = m.Addr, m.Host
+			addrs[i] = m.Addr
 		}
 	} else {
 		addrs[0] = l.Addr()
 	}
-	ep, err := connectEndpoint(ctx, &cfg, l, addrs, hosts) // transport_select.go
+	ep, err := l.Connect(ctx, addrs)
 	if err != nil {
 		l.Close()
 		cleanup()
 		return nil, fmt.Errorf("collective: rank %d: connect: %w", cfg.Rank, err)
-	}
-	if ep, err = emulated(cfg.emulate, ep); err != nil { // emulate.go
-		l.Close()
-		cleanup()
-		return nil, err
 	}
 	c, err := newComm(ep, cfg)
 	if err != nil {
@@ -221,11 +214,11 @@ func validateConfig(cfg *Config) error {
 		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
 	}
 	switch cfg.Transport {
-	case "":
-		cfg.Transport = TransportAuto
-	case TransportAuto, TransportTCP, TransportShm, TransportInproc:
+	case "", "auto":
+		cfg.Transport = TransportTCP
+	case TransportTCP, TransportInproc:
 	default:
-		return fmt.Errorf("%w: unknown transport %q (want auto, tcp, shm or inproc)", ErrInvalid, cfg.Transport)
+		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
 	}
 	if cfg.Size > 1 && cfg.MasterAddr == "" && cfg.Transport != TransportInproc {
 		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
@@ -256,8 +249,6 @@ func validateConfig(cfg *Config) error {
 var defaultCosts = map[string]schedule.Costs{
 	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
-	TransportShm:    {Alpha: 5e-6, Beta: 0.15e-9, Gamma: 0.1e-9},
-	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}, // the slower medium bounds a ring
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.
@@ -288,11 +279,9 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		sendSeq:    make(map[p2pKey]uint64),
 		recvSeq:    make(map[p2pKey]uint64),
 	}
-	layout, err := buildLayout(&cfg, c.size)
-	if err != nil {
+	if _, err := readTopoConfig(&cfg); err != nil { // fail early; start builds the layout
 		return nil, err
 	}
-	c.layout = layout
 	c.peers = make([]int, c.size)
 	for i := range c.peers {
 		c.peers[i] = i
@@ -300,7 +289,8 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	c.life, c.kill = context.WithCancelCause(context.Background())
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
-	c.register()
+	c.mux.SetControlHandler(c.onControl)
+	c.mux.SetMismatchHandler(c.onMismatch)
 	return c, nil
 }
 
@@ -324,7 +314,6 @@ func (c *Comm) commRank(epRank int) int {
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeChildren()
 		c.errMu.Lock()
 		c.closed.Store(true)
 		c.errMu.Unlock()
@@ -337,12 +326,7 @@ func (c *Comm) Close() error {
 		if re := c.failureNotice(); re != nil {
 			c.announce(re)
 		}
-		if c.grp.parent != nil {
-			c.closeSub()
-			return
-		}
 		c.mux.Fail(ErrClosed)
-		c.closeQueue()
 		var errs []error
 		if err := c.ep.Close(); err != nil {
 			errs = append(errs, err)
@@ -365,7 +349,6 @@ func (c *Comm) Close() error {
 // on this rank and (best effort) on every other rank, with ErrAborted. It may
 // be called from any goroutine. Close must still be called.
 func (c *Comm) Abort() {
-	c.abortChildren()
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
 	if c.setBroken(ErrAborted) {
 		c.mux.FailComm(c.id, ErrAborted)
@@ -450,7 +433,13 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	if m.Comm != c.id {
 		return
 	}
-	re := remoteError(&m)
+	re := &RemoteError{Origin: m.Origin, Lost: m.Lost, Reason: m.Reason}
+	switch m.Kind {
+	case "mismatch":
+		re.cause = ErrMismatch
+	case "abort":
+		re.cause = ErrAborted
+	}
 	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)

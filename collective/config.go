@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
-	"github.com/kizuna-hpc/kizuna/transport/emu"
 )
 
 // Transport names accepted in Config.Transport and KIZUNA_TRANSPORT.
 const (
 	TransportTCP    = "tcp"
 	TransportInproc = "inproc"
-	// TransportShm links every pair of ranks through shared memory; every
-	// rank must be on one host.
-	TransportShm = "shm"
-	// TransportAuto (the default) chooses per peer: shared memory for
-	// ranks on this host, TCP for the others.
-	TransportAuto = "auto"
 )
 
 // Defaults.
@@ -54,11 +47,8 @@ type Config struct {
 	// Every rank must have the same token. "" leaves the job open to anyone
 	// who can reach its ports; New then logs a warning.
 	Token string
-	// Transport is TransportAuto (default: shared memory to the ranks on
-	// this host, TCP to the others; Comm.Transport says "shm", "tcp" or
-	// "shm+tcp"), TransportShm (shared memory only: every rank on one
-	// host), TransportTCP (TCP only) or TransportInproc (goroutine ranks
-	// built by NewLocal/RunLocal only). KIZUNA_TRANSPORT sets it.
+	// Transport is TransportTCP (default) or TransportInproc (goroutine ranks
+	// built by NewLocal/RunLocal only).
 	Transport string
 	// BindAddr is the address the TCP transport listens on (host or
 	// host:port); "" means KIZUNA_BIND_ADDR, KIZUNA_IFNAME, else loopback.
@@ -85,18 +75,22 @@ type Config struct {
 	// chosen. Every rank must pass the same Topology and Placement; a digest
 	// checked when the communicator starts says so if they do not.
 	Topology string
-	// Placement maps ranks to the topology's nodes: "linear" (default),
-	// "random:SEED", with an optional ":K" ranks per node.
+	// Placement maps ranks to the topology's nodes (topology.PlaceBy):
+	// "linear" or "random:SEED", each with an optional ":K" ranks per node;
+	// "file:PATH", a JSON placement file mapping host names (Host) or ranks
+	// to coordinates; "coord", every rank's Coord; "coords:C0;C1;..." the
+	// coordinates of each rank. "" takes Coord when every rank has one,
+	// else linear. The ranks' Host and Coord are gathered when the
+	// communicator starts, so every rank builds the same placement.
 	Placement string
-	// Emulate imposes a network model on goroutine ranks (NewLocal,
-	// RunLocal): an emulation spec, "TOPOLOGY;bw=RATE;lat=DURATION"
-	// (transport/emu.ParseSpec), under which every frame reserves the
-	// directed links of its route, shared with every other rank's frames,
-	// and waits the per-hop latency. An empty Topology becomes the emulated
-	// one. KIZUNA_EMULATE sets it; New ignores it (separate processes share
-	// no link state).
-	Emulate string
-	emulate *emu.Network // built by NewLocal from Emulate
+	// Coord is the coordinates of this rank's node in Topology ("3,0,7"),
+	// from KIZUNA_COORD; used by the placements "coord" and "". Ranks on one
+	// node give the same Coord.
+	Coord string
+	// Host names this rank's machine for a placement file; default
+	// os.Hostname(). Two ranks that give the same Coord must give the same
+	// Host.
+	Host string
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
@@ -121,6 +115,7 @@ const (
 	EnvLog            = "KIZUNA_LOG"
 	EnvTopology       = "KIZUNA_TOPOLOGY"
 	EnvPlacement      = "KIZUNA_PLACEMENT"
+	EnvCoord          = "KIZUNA_COORD"
 	EnvToken          = "KIZUNA_TOKEN"
 )
 
@@ -216,6 +211,9 @@ func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity b
 	}
 	if v, ok := lookup(EnvPlacement); ok {
 		cfg.Placement = v
+	}
+	if v, ok := lookup(EnvCoord); ok {
+		cfg.Coord = strings.TrimSpace(v)
 	}
 	if v, ok := lookup(EnvTimeout); ok && v != "" {
 		d, perr := ParseDuration(v)

@@ -192,6 +192,7 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 
 	for i := range steps {
 		st := &steps[i]
+		c.obs.step(i)
 		for _, cp := range st.Copies {
 			copy(e.buf(cl, es, cp.Dst), e.buf(cl, es, cp.Src))
 		}
@@ -203,10 +204,13 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 		for _, x := range st.Sends {
 			e.hdr = desc
 			e.hdr.Tag = x.Tag
-			if err := c.ep.Send(ctx, c.peers[x.Peer], &e.hdr, e.buf(cl, es, x.Region)); err != nil {
+			b := e.buf(cl, es, x.Region)
+			c.obs.sending(x.Peer)
+			if err := c.ep.Send(ctx, c.peers[x.Peer], &e.hdr, b); err != nil {
 				cancelFrom(i)
 				return c.stepError(ctx, cl, seq, x.Peer, err)
 			}
+			c.obs.sent(x.Peer, len(b))
 		}
 		if i+1 < len(steps) && p.early[i+1] {
 			if err := post(i + 1); err != nil {
@@ -217,10 +221,12 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 		h := i & 1
 		for j, x := range st.Recvs {
 			r := e.recvs[h][j]
+			c.obs.receiving(x.Peer)
 			if err := c.mux.Wait(ctx, r); err != nil {
 				cancelFrom(i)
 				return c.stepError(ctx, cl, seq, x.Peer, err)
 			}
+			c.obs.received(x.Peer, len(r.Buf))
 			if x.Reduce {
 				reduce.Apply(cl.op, cl.dt, e.buf(cl, es, x.Region), r.Buf)
 			}

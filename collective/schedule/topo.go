@@ -36,6 +36,13 @@ type Layout struct {
 	// 0..Size-1 into non-empty lists, each in the ring order used within
 	// the group. Groups may differ in size (see Hierarchical).
 	Groups [][]int
+	// Trees are the two spanning trees of the Tree all-reduce, as parent
+	// arrays: Trees[t][r] is rank r's parent in tree t, -1 at the root
+	// (topology.DoubleTree keeps each group's ranks a connected subtree).
+	// Each tree carries half the buffer. nil means NCCL's double binary
+	// tree over rank numbers. Only AllReduce reads it: Broadcast and
+	// Reduce root their trees at the call's root.
+	Trees [][]int
 }
 
 // MaxRings is the largest number of rings MultiRing accepts (the ring index
@@ -144,6 +151,12 @@ func checkLayout(p Params) error {
 		if l.Grid != nil && !isPerm(l.Grid, p.Size) {
 			return bad("Grid %v is not a permutation of %d ranks", short(l.Grid), p.Size)
 		}
+	case Tree:
+		if p.Coll == AllReduce && l.Trees != nil {
+			if err := checkTreeParents(l.Trees, p.Size); err != nil {
+				return bad("%v", err)
+			}
+		}
 	case Hierarchical:
 		seen := make([]bool, p.Size)
 		n := 0
@@ -214,5 +227,41 @@ func equalLayouts(a, b *Layout) bool {
 	}
 	return slices.Equal(a.Ring, b.Ring) && (a.Ring == nil) == (b.Ring == nil) &&
 		eq2(a.Rings, b.Rings) && slices.Equal(a.Dims, b.Dims) &&
-		slices.Equal(a.Grid, b.Grid) && (a.Grid == nil) == (b.Grid == nil) && eq2(a.Groups, b.Groups)
+		slices.Equal(a.Grid, b.Grid) && (a.Grid == nil) == (b.Grid == nil) && eq2(a.Groups, b.Groups) &&
+		eq2(a.Trees, b.Trees)
+}
+
+// checkTreeParents checks that trees are two spanning trees of size ranks given
+// as parent arrays: one root each, every rank reaching it.
+func checkTreeParents(trees [][]int, size int) error {
+	if len(trees) != 2 {
+		return fmt.Errorf("Trees has %d trees; want 2", len(trees))
+	}
+	for t, par := range trees {
+		if len(par) != size {
+			return fmt.Errorf("Trees[%d] has %d parents; want %d", t, len(par), size)
+		}
+		roots := 0
+		for r, u := range par {
+			if u < -1 || u >= size || u == r {
+				return fmt.Errorf("Trees[%d]: rank %d has parent %d", t, r, u)
+			}
+			if u == -1 {
+				roots++
+			}
+		}
+		if roots != 1 {
+			return fmt.Errorf("Trees[%d] has %d roots; want 1", t, roots)
+		}
+		for r := range par {
+			x := r
+			for steps := 0; par[x] >= 0; steps++ {
+				if steps > size {
+					return fmt.Errorf("Trees[%d]: rank %d is on a cycle", t, r)
+				}
+				x = par[x]
+			}
+		}
+	}
+	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-hpc/kizuna/topology"
 )
 
 // topoCase is an algorithm on one layout of size ranks.
@@ -68,7 +71,55 @@ func topoLayouts() []topoCase {
 		cs = append(cs, topoCase{MultiRing, p, &Layout{Rings: rings}})
 	}
 	cs = append(cs, topoCase{MultiRing, 6, &Layout{Ring: perm(6, 4)}})
+	for i, p := range []int{2, 3, 5, 8, 13} {
+		cs = append(cs, topoCase{Tree, p, &Layout{Trees: [][]int{randomTree(p, uint64(i)), randomTree(p, uint64(i+100))}}})
+	}
+	for _, tt := range []struct{ spec, place string }{
+		{"torus:4x4", "random:1"}, {"tofu:1x1x1", "linear"}, {"dragonfly:groups=3,routers=2,nodes=1", "random:2:2"}, {"torus:3x3", "linear:2"},
+	} {
+		cs = append(cs, topoCase{Tree, 0, &Layout{Trees: doubleTree(tt.spec, tt.place)}})
+	}
+	for i := range cs {
+		if cs[i].size == 0 {
+			cs[i].size = len(cs[i].layout.Trees[0])
+		}
+	}
 	return cs
+}
+
+// randomTree returns the parent array of a random spanning tree of p ranks
+// (any shape: a rank may have many children), seeded.
+func randomTree(p int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(uint64(p), seed))
+	order := rng.Perm(p)
+	par := make([]int, p)
+	par[order[0]] = -1
+	for i := 1; i < p; i++ {
+		par[order[i]] = order[rng.IntN(i)]
+	}
+	return par
+}
+
+// doubleTree returns topology.DoubleTree's trees for spec and placement.
+func doubleTree(spec, place string) [][]int {
+	t, err := topology.Parse(spec)
+	if err != nil {
+		panic(err)
+	}
+	n := t.Nodes()
+	if _, k, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(place, "random:"), "linear"), ":"); ok {
+		m, _ := strconv.Atoi(k)
+		n *= m
+	}
+	p, err := topology.Place(t, place, n)
+	if err != nil {
+		panic(err)
+	}
+	trees, err := topology.DoubleTree(t, p)
+	if err != nil {
+		panic(err)
+	}
+	return [][]int{trees[0].Parent, trees[1].Parent}
 }
 
 // TestTopoMatrix runs every topology-aware AllReduce (and Ring on an
@@ -210,6 +261,19 @@ func TestLayoutErrors(t *testing.T) {
 			p.Algo, p.Count, p.ChunkElems, p.Layout = MultiRing, 1<<30, 1, &Layout{Ring: perm(6, 1)}
 		}), ErrInvalid, []string{"tags"}},
 		{"torus broadcast", with(func(p *Params) { p.Coll = Broadcast }), ErrUnavailable, []string{"available: ring, tree"}},
+		{"one tree", with(func(p *Params) { p.Algo, p.Layout = Tree, &Layout{Trees: [][]int{{-1, 0, 0, 1, 1, 2}}} }), ErrInvalid, []string{"1 trees; want 2"}},
+		{"tree short", with(func(p *Params) {
+			p.Algo, p.Layout = Tree, &Layout{Trees: [][]int{{-1, 0, 0, 1, 1, 2}, {-1, 0}}}
+		}), ErrInvalid, []string{"Trees[1] has 2 parents"}},
+		{"tree two roots", with(func(p *Params) {
+			p.Algo, p.Layout = Tree, &Layout{Trees: [][]int{{-1, 0, 0, 1, 1, 2}, {-1, 0, 0, 1, 1, -1}}}
+		}), ErrInvalid, []string{"2 roots"}},
+		{"tree cycle", with(func(p *Params) {
+			p.Algo, p.Layout = Tree, &Layout{Trees: [][]int{{-1, 0, 0, 1, 1, 2}, {-1, 2, 3, 1, 1, 2}}}
+		}), ErrInvalid, []string{"cycle"}},
+		{"tree parent out of range", with(func(p *Params) {
+			p.Algo, p.Layout = Tree, &Layout{Trees: [][]int{{-1, 0, 0, 1, 1, 6}, {-1, 0, 0, 1, 1, 2}}}
+		}), ErrInvalid, []string{"rank 5 has parent 6"}},
 	}
 	for _, tt := range tests {
 		s, err := Build(tt.p)

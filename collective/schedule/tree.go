@@ -187,13 +187,17 @@ func (b *builder) treeTag(k, t, phase int) uint32 {
 //     for Broadcast), and a rank at depth d receives it at k+D+d-1 and
 //     forwards it at k+D+d.
 //
-// AllReduce's final values are computed once, at the two roots, and only
-// copied down, so all ranks agree bitwise; the association of each element
-// depends on (Size, Count) only.
+// AllReduce runs on Layout.Trees when the layout has them (trees that keep
+// each topology group a connected subtree, any shape), else on NCCL's
+// double binary tree. Its final values are computed once, at the two
+// roots, and only copied down, so all ranks agree bitwise; the association
+// of each element depends on (Size, Count, Layout.Trees) only.
 func (b *builder) tree() {
 	p, r, n := b.p.Size, b.p.Rank, b.p.Count
 	var d *dtree
-	if b.p.Coll == AllReduce {
+	if l := b.p.Layout; b.p.Coll == AllReduce && l != nil && l.Trees != nil {
+		d = finishTrees([2][]int{l.Trees[0], l.Trees[1]})
+	} else if b.p.Coll == AllReduce {
 		d = allReduceTrees(p)
 	} else {
 		d = rootedTrees(p, b.p.Root)

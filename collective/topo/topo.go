@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 	"github.com/kizuna-hpc/kizuna/topology"
@@ -31,6 +32,8 @@ var ErrTooLarge = errors.New("topo: too many ranks to analyse")
 //     order). When p leaves a node empty or loads nodes unevenly there is no
 //     rank grid: Dims and Grid stay nil, so Torus is unavailable and Swing
 //     pairs ring positions.
+//   - Trees are topology.DoubleTree's two trees (each group's ranks a
+//     connected subtree), as parent arrays, for the Tree all-reduce.
 //   - Groups, on a dragonfly: the ranks of each dragonfly group
 //     (topology.Group of their node), groups in increasing group number,
 //     ranks within a group in Ring order; empty groups are left out.
@@ -48,6 +51,11 @@ func LayoutFor(t topology.Topology, p topology.Placement) (*schedule.Layout, err
 	for _, r := range rings {
 		l.Rings = append(l.Rings, r.Ranks)
 	}
+	trees, err := topology.DoubleTree(t, p)
+	if err != nil {
+		return nil, fmt.Errorf("topo: layout on %s: %w", t.Name(), err)
+	}
+	l.Trees = [][]int{trees[0].Parent, trees[1].Parent}
 	switch tt := t.(type) {
 	case *topology.GridNet:
 		l.Dims, l.Grid = rankGrid(tt, p)
@@ -211,20 +219,9 @@ func Analyze(t topology.Topology, p topology.Placement, l *schedule.Layout, c sc
 	if err := p.Validate(t); err != nil {
 		return Report{}, err
 	}
-	var steps [][]topology.Flow
-	for r := range n {
-		s, err := schedule.Build(schedule.Params{Coll: c, Algo: a, Rank: r, Size: n, Count: 64 * n, Layout: l})
-		if err != nil {
-			return Report{}, fmt.Errorf("topo: analyse %v/%v rank %d: %w", c, a, r, err)
-		}
-		for i, st := range s.Steps {
-			if i == len(steps) {
-				steps = append(steps, nil)
-			}
-			for _, x := range st.Sends {
-				steps[i] = append(steps[i], topology.Flow{Src: r, Dst: x.Peer})
-			}
-		}
+	steps, err := stepFlows(n, l, c, a)
+	if err != nil {
+		return Report{}, err
 	}
 	rep := Report{Algo: a.String(), Ranks: n, Steps: len(steps)}
 	total := 0
@@ -245,11 +242,7 @@ func Analyze(t topology.Topology, p topology.Placement, l *schedule.Layout, c sc
 		rep.MeanHops = float64(total) / float64(rep.Messages)
 	}
 	for _, b := range sizes {
-		sc := schedule.StepCost{Layout: l, Hop: net.Hop, Hops: rep.StepHops, Load: rep.StepLoad}
-		if c != schedule.AllReduce || len(schedule.Rounds(a, b, n, l)) != len(steps) {
-			sc.Hops = []float64{float64(rep.MaxHops)}
-			sc.Load = []float64{float64(max(1, rep.MaxLinkLoad))}
-		}
+		sc := rep.stepCost(c, a, b, l, net.Hop)
 		sec := schedule.EstimateOn(c, a, b, n, net.Costs, sc)
 		if math.IsInf(sec, 0) {
 			return Report{}, fmt.Errorf("topo: analyse %v/%v: no cost model on this layout", c, a)
@@ -257,4 +250,125 @@ func Analyze(t topology.Topology, p topology.Placement, l *schedule.Layout, c sc
 		rep.Predicted = append(rep.Predicted, Prediction{Bytes: b, Seconds: sec})
 	}
 	return rep, nil
+}
+
+// stepFlows builds every rank's schedule of c with algorithm a on layout l
+// and returns the sends of step i of every rank as flows.
+func stepFlows(n int, l *schedule.Layout, c schedule.Coll, a schedule.Algo) ([][]topology.Flow, error) {
+	var steps [][]topology.Flow
+	for r := range n {
+		s, err := schedule.Build(schedule.Params{Coll: c, Algo: a, Rank: r, Size: n, Count: 64 * n, Layout: l})
+		if err != nil {
+			return nil, fmt.Errorf("topo: analyse %v/%v rank %d: %w", c, a, r, err)
+		}
+		for i, st := range s.Steps {
+			if i == len(steps) {
+				steps = append(steps, nil)
+			}
+			for _, x := range st.Sends {
+				steps[i] = append(steps[i], topology.Flow{Src: r, Dst: x.Peer})
+			}
+		}
+	}
+	return steps, nil
+}
+
+// stepCost is the StepCost EstimateOn prices c/a at bytes with: the
+// per-step hops and loads when the schedule has one step per round of
+// schedule.Rounds, else the worst step's for every round.
+func (rep *Report) stepCost(c schedule.Coll, a schedule.Algo, bytes int64, l *schedule.Layout, hop float64) schedule.StepCost {
+	sc := schedule.StepCost{Layout: l, Hop: hop, Hops: rep.StepHops, Load: rep.StepLoad}
+	if c != schedule.AllReduce || len(schedule.Rounds(a, bytes, rep.Ranks, l)) != len(rep.StepHops) {
+		sc.Hops = []float64{float64(rep.MaxHops)}
+		sc.Load = []float64{float64(max(1, rep.MaxLinkLoad))}
+	}
+	return sc
+}
+
+// Chooser is the automatic algorithm choice on a topology: it prices each
+// algorithm with schedule.EstimateOn fed the hops and link loads of that
+// algorithm's own steps under the network's real routing (Analyze), so that
+// the choice depends on the topology and the placement. The analysis of a
+// (collective, algorithm) pair is done on first use and kept.
+//
+// A Chooser may be used from several goroutines; it retains t, p and l,
+// which must not change.
+type Chooser struct {
+	t   topology.Topology
+	p   topology.Placement
+	l   *schedule.Layout
+	hop float64
+
+	mu    sync.Mutex
+	cache map[chooserKey]*Report // nil Report: the pair has no schedule
+}
+
+type chooserKey struct {
+	c schedule.Coll
+	a schedule.Algo
+}
+
+// NewChooser returns a Chooser for the ranks of p on t with layout l (as
+// LayoutFor gives), hop seconds per hop. It fails for more than MaxRanks
+// ranks, whose analysis would take too long.
+func NewChooser(t topology.Topology, p topology.Placement, l *schedule.Layout, hop float64) (*Chooser, error) {
+	if p.Ranks() > MaxRanks {
+		return nil, fmt.Errorf("%w: %d ranks, at most %d", ErrTooLarge, p.Ranks(), MaxRanks)
+	}
+	if err := p.Validate(t); err != nil {
+		return nil, err
+	}
+	return &Chooser{t: t, p: p, l: l, hop: hop, cache: make(map[chooserKey]*Report)}, nil
+}
+
+// report returns the analysis of c/a, computing it on first use.
+func (ch *Chooser) report(c schedule.Coll, a schedule.Algo) *Report {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	k := chooserKey{c, a}
+	if rep, ok := ch.cache[k]; ok {
+		return rep
+	}
+	var rep *Report
+	if r, err := Analyze(ch.t, ch.p, ch.l, c, a, nil, Net{}); err == nil {
+		rep = &r
+	}
+	ch.cache[k] = rep
+	return rep
+}
+
+// StepCost returns the StepCost of c/a at bytes: ok is false when a has no
+// schedule for c on the layout.
+func (ch *Chooser) StepCost(c schedule.Coll, a schedule.Algo, bytes int64) (sc schedule.StepCost, ok bool) {
+	rep := ch.report(c, a)
+	if rep == nil {
+		return schedule.StepCost{}, false
+	}
+	return rep.stepCost(c, a, bytes, ch.l, ch.hop), true
+}
+
+// Estimate is schedule.EstimateOn of c/a at bytes with k under the real
+// routing's hops and loads (+Inf when a has no schedule for c).
+func (ch *Chooser) Estimate(c schedule.Coll, a schedule.Algo, bytes int64, k schedule.Costs) float64 {
+	sc, ok := ch.StepCost(c, a, bytes)
+	if !ok {
+		return math.Inf(1)
+	}
+	return schedule.EstimateOn(c, a, bytes, ch.p.Ranks(), k, sc)
+}
+
+// Choose returns the algorithm of schedule.AvailableOn(c, layout) that
+// allowed permits (nil: all) with the smallest Estimate, ties to the
+// smaller Algo; schedule.AlgoAuto when none is allowed.
+func (ch *Chooser) Choose(c schedule.Coll, bytes int64, k schedule.Costs, allowed func(schedule.Coll, schedule.Algo) bool) schedule.Algo {
+	best, bestT := schedule.AlgoAuto, math.Inf(1)
+	for _, a := range schedule.AvailableOn(c, ch.l) {
+		if allowed != nil && !allowed(c, a) {
+			continue
+		}
+		if e := ch.Estimate(c, a, bytes, k); best == schedule.AlgoAuto || e < bestT {
+			best, bestT = a, e
+		}
+	}
+	return best
 }

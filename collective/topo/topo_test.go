@@ -188,3 +188,58 @@ func TestAnalyzeErrors(t *testing.T) {
 		t.Errorf("Analyze(%d ranks) = %v; want ErrTooLarge", MaxRanks+1, err)
 	}
 }
+
+// TestChooserContention: the automatic choice on a topology prices every
+// algorithm with its own steps' hops and link loads. On torus:8x8 with a
+// random placement halving-doubling's partners are far apart and share
+// links (load 4), while the embedded ring uses each link once: with the
+// contention-free model halving-doubling wins at 64 MiB (fewer rounds,
+// the same bytes), with the real routing the ring does. A model that
+// ignored contention, or priced every algorithm alike, would fail here.
+func TestChooserContention(t *testing.T) {
+	tp, p := mustSetup(t, "torus:8x8", "random:1", 0)
+	l, err := LayoutFor(tp, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := NewChooser(tp, p, l, 100e-9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := schedule.Costs{Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}
+	ringOrHD := func(c schedule.Coll, a schedule.Algo) bool { return a == schedule.Ring || a == schedule.HalvingDoubling }
+	const big = 64 << 20
+	flat := schedule.ChooseOn(schedule.AllReduce, big, 64, k, schedule.StepCost{Layout: l}, ringOrHD)
+	got := ch.Choose(schedule.AllReduce, big, k, ringOrHD)
+	if flat != schedule.HalvingDoubling || got != schedule.Ring {
+		t.Errorf("choice at 64 MiB: contention-free %v, Chooser %v; want hd, ring", flat, got)
+	}
+	for _, a := range []schedule.Algo{schedule.Ring, schedule.HalvingDoubling, schedule.Swing, schedule.Torus, schedule.Tree} {
+		rep, err := Analyze(tp, p, l, schedule.AllReduce, a, []int64{big}, Net{Costs: k, Hop: 100e-9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := ch.Estimate(schedule.AllReduce, a, big, k); e != rep.Predicted[0].Seconds {
+			t.Errorf("Chooser.Estimate(%v) = %g; want Analyze's %g", a, e, rep.Predicted[0].Seconds)
+		}
+		free := schedule.EstimateOn(schedule.AllReduce, a, big, 64, k, schedule.StepCost{Layout: l})
+		switch {
+		case rep.MaxLinkLoad > 1 && ch.Estimate(schedule.AllReduce, a, big, k) <= free:
+			t.Errorf("%v: load %d, estimate %g <= contention-free %g; want more", a, rep.MaxLinkLoad, ch.Estimate(schedule.AllReduce, a, big, k), free)
+		case rep.MaxLinkLoad <= 1 && rep.MaxHops <= 1 && ch.Estimate(schedule.AllReduce, a, big, k) > free*1.001:
+			t.Errorf("%v: one hop, load 1, estimate %g > contention-free %g", a, ch.Estimate(schedule.AllReduce, a, big, k), free)
+		}
+	}
+	// Over all algorithms at every size the Chooser takes the cheapest.
+	for _, b := range []int64{8, 1 << 20, big} {
+		a := ch.Choose(schedule.AllReduce, b, k, nil)
+		for _, o := range schedule.AvailableOn(schedule.AllReduce, l) {
+			if ch.Estimate(schedule.AllReduce, o, b, k) < ch.Estimate(schedule.AllReduce, a, b, k) {
+				t.Errorf("Choose at %d B = %v; %v is cheaper", b, a, o)
+			}
+		}
+	}
+	if _, err := NewChooser(tp, topology.Placement{Nodes: make([]int, MaxRanks+1)}, l, 0); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("NewChooser(%d ranks) = %v; want ErrTooLarge", MaxRanks+1, err)
+	}
+}

@@ -192,8 +192,9 @@ type supervisor struct {
 	kill     <-chan time.Time
 	hard     <-chan time.Time
 
-	stdinQuit chan struct{} // closed when the job ends
-	stdinDone chan struct{} // closed when the stdin copier ends; nil if none
+	stdinQuit chan struct{}    // closed when the job ends
+	flight    *flightCollector // the ranks' flight records on a timeout (flight.go); nil if none
+	stdinDone chan struct{}    // closed when the stdin copier ends; nil if none
 }
 
 // listen starts the rendezvous store and works out the addresses ranks
@@ -259,6 +260,13 @@ func (s *supervisor) run(ctx context.Context) error {
 		"KIZUNA_TOKEN="+s.token,
 		"KIZUNA_EXTERNAL_STORE=1",
 	)
+	if fc, err := newFlightCollector(s.job.Env, s.jobID); err == nil {
+		s.flight = fc
+		defer s.flightClose()
+		if fc.own {
+			common = append(common, "KIZUNA_FLIGHT_DIR="+fc.dir)
+		}
+	}
 	if s.job.Verbose {
 		fmt.Fprintf(s.job.Log, "kizuna run: job %s, %d ranks on %d hosts, store at %s\n", s.jobID, s.job.NP, len(s.nodes), s.store.Addr())
 	}
@@ -316,7 +324,13 @@ func (s *supervisor) run(ctx context.Context) error {
 			s.stop(ss)
 		case <-timeout:
 			timeout = nil
-			s.fail(&TimeoutError{Timeout: s.job.Timeout})
+			s.timedOut() // asks the ranks for their flight records first
+		case <-s.flight.tickC():
+			if s.flightAnswered() {
+				s.flightDone()
+			}
+		case <-s.flight.dueC():
+			s.flightDone()
 		case <-done:
 			done = nil
 			s.fail(ctx.Err())
@@ -328,6 +342,9 @@ func (s *supervisor) run(ctx context.Context) error {
 				r.kill()
 			}
 		}
+	}
+	if s.flight.pending() {
+		s.flightReport()
 	}
 	s.finish()
 	return s.cause
