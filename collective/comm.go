@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +80,10 @@ type Comm struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	grp group      // split tree and notice routing (group.go)
+	aq  asyncQueue // asynchronous operations (async.go)
+	vc  vcache     // per-rank-count schedules (vcoll.go); guarded by mu
 }
 
 type choiceKey struct {
@@ -99,7 +102,8 @@ func (c *Comm) Rank() int { return c.rank }
 // Size returns the number of ranks.
 func (c *Comm) Size() int { return c.size }
 
-// Transport names the transport in use ("inproc", "tcp").
+// Transport names the transport in use: "inproc", "tcp", "shm", or "shm+tcp"
+// when some peers are reached over shared memory and others over TCP.
 func (c *Comm) Transport() string { return c.ep.Name() }
 
 // New creates this rank's communicator from an explicit config: it serves or
@@ -121,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		store  *rendezvous.Server
 		client *rendezvous.Client
 		addrs  = make([]string, cfg.Size)
+		hosts  = make([]string, cfg.Size)
 		err    error
 	)
 	cleanup := func() {
@@ -151,25 +156,29 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 			return nil, fmt.Errorf("collective: rank %d: %w", cfg.Rank, err)
 		}
 		defer joined()
-		host, _ := os.Hostname()
 		members, err := rendezvous.Join(ctx, client, "comm/world/", cfg.Rank, cfg.Size,
-			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: host})
+			rendezvous.Member{Rank: cfg.Rank, Addr: l.Addr(), Host: publishedHost(&cfg)})
 		if err != nil {
 			l.Close()
 			cleanup()
 			return nil, fmt.Errorf("collective: rank %d: rendezvous: %w", cfg.Rank, err)
 		}
 		for i, m := range members {
-			addrs[i] = m.Addr
+			addrs[i], hosts[i] = m.Addr, m.Host
 		}
 	} else {
 		addrs[0] = l.Addr()
 	}
-	ep, err := l.Connect(ctx, addrs)
+	ep, err := connectEndpoint(ctx, &cfg, l, addrs, hosts) // transport_select.go
 	if err != nil {
 		l.Close()
 		cleanup()
 		return nil, fmt.Errorf("collective: rank %d: connect: %w", cfg.Rank, err)
+	}
+	if ep, err = emulated(cfg.emulate, ep); err != nil { // emulate.go
+		l.Close()
+		cleanup()
+		return nil, err
 	}
 	c, err := newComm(ep, cfg)
 	if err != nil {
@@ -214,11 +223,11 @@ func validateConfig(cfg *Config) error {
 		return fmt.Errorf("%w: rank %d out of range for world size %d", ErrInvalid, cfg.Rank, cfg.Size)
 	}
 	switch cfg.Transport {
-	case "", "auto":
-		cfg.Transport = TransportTCP
-	case TransportTCP, TransportInproc:
+	case "":
+		cfg.Transport = TransportAuto
+	case TransportAuto, TransportTCP, TransportShm, TransportInproc:
 	default:
-		return fmt.Errorf("%w: unknown transport %q (want tcp or inproc)", ErrInvalid, cfg.Transport)
+		return fmt.Errorf("%w: unknown transport %q (want auto, tcp, shm or inproc)", ErrInvalid, cfg.Transport)
 	}
 	if cfg.Size > 1 && cfg.MasterAddr == "" && cfg.Transport != TransportInproc {
 		return fmt.Errorf("%w: no rendezvous address: set %s=host:port (or Config.MasterAddr)", ErrInvalid, EnvMasterAddr)
@@ -249,6 +258,8 @@ func validateConfig(cfg *Config) error {
 var defaultCosts = map[string]schedule.Costs{
 	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
+	TransportShm:    {Alpha: 5e-6, Beta: 0.15e-9, Gamma: 0.1e-9},
+	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}, // the slower medium bounds a ring
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.
@@ -289,8 +300,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	c.life, c.kill = context.WithCancelCause(context.Background())
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
-	c.mux.SetControlHandler(c.onControl)
-	c.mux.SetMismatchHandler(c.onMismatch)
+	c.register()
 	return c, nil
 }
 
@@ -314,6 +324,7 @@ func (c *Comm) commRank(epRank int) int {
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
+		c.closeChildren()
 		c.errMu.Lock()
 		c.closed.Store(true)
 		c.errMu.Unlock()
@@ -326,7 +337,12 @@ func (c *Comm) Close() error {
 		if re := c.failureNotice(); re != nil {
 			c.announce(re)
 		}
+		if c.grp.parent != nil {
+			c.closeSub()
+			return
+		}
 		c.mux.Fail(ErrClosed)
+		c.closeQueue()
 		var errs []error
 		if err := c.ep.Close(); err != nil {
 			errs = append(errs, err)
@@ -349,6 +365,7 @@ func (c *Comm) Close() error {
 // on this rank and (best effort) on every other rank, with ErrAborted. It may
 // be called from any goroutine. Close must still be called.
 func (c *Comm) Abort() {
+	c.abortChildren()
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}
 	if c.setBroken(ErrAborted) {
 		c.mux.FailComm(c.id, ErrAborted)
@@ -433,13 +450,7 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	if m.Comm != c.id {
 		return
 	}
-	re := &RemoteError{Origin: m.Origin, Lost: m.Lost, Reason: m.Reason}
-	switch m.Kind {
-	case "mismatch":
-		re.cause = ErrMismatch
-	case "abort":
-		re.cause = ErrAborted
-	}
+	re := remoteError(&m)
 	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)

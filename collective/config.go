@@ -9,12 +9,19 @@ import (
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/transport/emu"
 )
 
 // Transport names accepted in Config.Transport and KIZUNA_TRANSPORT.
 const (
 	TransportTCP    = "tcp"
 	TransportInproc = "inproc"
+	// TransportShm links every pair of ranks through shared memory; every
+	// rank must be on one host.
+	TransportShm = "shm"
+	// TransportAuto (the default) chooses per peer: shared memory for
+	// ranks on this host, TCP for the others.
+	TransportAuto = "auto"
 )
 
 // Defaults.
@@ -47,8 +54,11 @@ type Config struct {
 	// Every rank must have the same token. "" leaves the job open to anyone
 	// who can reach its ports; New then logs a warning.
 	Token string
-	// Transport is TransportTCP (default) or TransportInproc (goroutine ranks
-	// built by NewLocal/RunLocal only).
+	// Transport is TransportAuto (default: shared memory to the ranks on
+	// this host, TCP to the others; Comm.Transport says "shm", "tcp" or
+	// "shm+tcp"), TransportShm (shared memory only: every rank on one
+	// host), TransportTCP (TCP only) or TransportInproc (goroutine ranks
+	// built by NewLocal/RunLocal only). KIZUNA_TRANSPORT sets it.
 	Transport string
 	// BindAddr is the address the TCP transport listens on (host or
 	// host:port); "" means KIZUNA_BIND_ADDR, KIZUNA_IFNAME, else loopback.
@@ -91,6 +101,15 @@ type Config struct {
 	// os.Hostname(). Two ranks that give the same Coord must give the same
 	// Host.
 	Host string
+	// Emulate imposes a network model on goroutine ranks (NewLocal,
+	// RunLocal): an emulation spec, "TOPOLOGY;bw=RATE;lat=DURATION"
+	// (transport/emu.ParseSpec), under which every frame reserves the
+	// directed links of its route, shared with every other rank's frames,
+	// and waits the per-hop latency. An empty Topology becomes the emulated
+	// one. KIZUNA_EMULATE sets it; New ignores it (separate processes share
+	// no link state).
+	Emulate string
+	emulate *emu.Network // built by NewLocal from Emulate
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger

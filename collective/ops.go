@@ -263,6 +263,9 @@ func (c *Comm) Barrier(ctx context.Context, opts ...CallOption) error {
 // collective runs one validated call: picks the algorithm, builds (or reuses)
 // the schedule and executes it.
 func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error {
+	if c.behindAsync(ctx) {
+		return c.collectiveBehind(ctx, op, opts)
+	}
 	var o CallOption
 	for _, f := range opts {
 		if f.algo != schedule.AlgoAuto {
@@ -277,11 +280,8 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 	c.cur = op
 	cl := &c.cur
 	defer c.release()
-	if err := c.Err(); err != nil {
-		if !errors.Is(err, ErrClosed) {
-			err = fmt.Errorf("%w: %w", ErrBroken, err)
-		}
-		return &OpError{Op: cl.coll.String(), Seq: c.seq + 1, Rank: c.rank, Peer: -1, Err: err}
+	if err := c.brokenError(cl); err != nil {
+		return err
 	}
 	algo, err := c.chooseAlgo(cl, o.algo)
 	if err != nil {
@@ -305,18 +305,36 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 		}
 		c.scheds[params] = p
 	}
+	return c.execute(ctx, p, cl)
+}
+
+// brokenError is the error a call on a broken communicator fails with, or
+// nil. c.mu is held.
+func (c *Comm) brokenError(cl *call) error {
+	if err := c.Err(); err != nil {
+		if !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrBroken, err)
+		}
+		return &OpError{Op: cl.coll.String(), Seq: c.seq + 1, Rank: c.rank, Peer: -1, Err: err}
+	}
+	return nil
+}
+
+// execute runs plan p for cl as the communicator's next operation. c.mu is
+// held.
+func (c *Comm) execute(ctx context.Context, p *plan, cl *call) error {
 	c.seq++
 	seq := c.seq
 	c.opctx = opContext{Context: ctx, life: c.life}
 	c.armTimer(seq)
-	err = c.run(&c.opctx, p, cl, seq)
+	err := c.run(&c.opctx, p, cl, seq)
 	c.disarmTimer()
 	if err != nil {
 		return err
 	}
 	if cl.op == reduce.Avg && len(cl.out) > 0 {
 		switch cl.coll {
-		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter:
+		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
 			reduce.Finish(cl.op, cl.dt, cl.out, c.size)
 		}
 	}
