@@ -1,0 +1,402 @@
+// Command simcheck checks `kizuna sim` against real runs on an emulated
+// network: it starts goroutine ranks under KIZUNA_EMULATE-style emulation
+// (transport/emu) of each topology, calibrates alpha, beta and gamma from
+// small measurements (a ping-pong between two neighbouring ranks and the
+// reduction kernel run by every rank at once), measures all-reduce with
+// several algorithms over a range of sizes that the calibration did not
+// use, prices the same calls with collective/sim and prints a markdown
+// table of measured and predicted times, per-point error and MAPE.
+//
+//	go run ./bench/simcheck -bw 100M -lat 20us
+//
+// It needs no network and no privileges; run it on a quiet machine (it
+// prints the load average before and after).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/bench"
+	"github.com/kizuna-hpc/kizuna/collective"
+	"github.com/kizuna-hpc/kizuna/collective/reduce"
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/collective/sim"
+	"github.com/kizuna-hpc/kizuna/collective/topo"
+	"github.com/kizuna-hpc/kizuna/topology"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "simcheck:", err)
+		os.Exit(1)
+	}
+}
+
+// point is one measured and predicted call.
+type point struct {
+	Topology  string  `json:"topology"`
+	Algo      string  `json:"algo"`
+	Bytes     int64   `json:"bytes"`
+	Measured  float64 `json:"measured_us"`
+	Predicted float64 `json:"predicted_us"`
+	ErrPct    float64 `json:"error_pct"`
+}
+
+// calibration is what the small runs measured.
+type calibration struct {
+	Alpha, Beta, Gamma float64 // seconds, seconds per byte, seconds per byte
+	// PingAlpha and PingBeta are Comm.Calibrate's ping-pong figures
+	// between ranks 0 and 1 (reported, not used: see shift).
+	PingAlpha, PingBeta float64
+	Hops                int // hops between ring neighbours
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		topos   = fs.String("topos", "torus:4x4|dragonfly:groups=4,routers=2,nodes=2", "'|'-separated topologies, one rank per node")
+		algos   = fs.String("algos", "torus:ring,tree,torus,swing|dragonfly:ring,tree,hier,swing", "'|'-separated KIND:LIST of algorithms per network kind")
+		bw      = fs.String("bw", "100M", "emulated link bandwidth, bytes/s (K, M, G)")
+		lat     = fs.Duration("lat", 20*time.Microsecond, "emulated latency per hop")
+		minB    = fs.String("b", "64K", "smallest size")
+		maxB    = fs.String("e", "64M", "largest size")
+		factor  = fs.Int64("f", 4, "size multiplier")
+		iters   = fs.Int("iters", 3, "timed iterations per point (median)")
+		tr      = fs.String("transport", collective.TransportInproc, "local transport: inproc or tcp")
+		jsonOut = fs.String("json", "", "also write the points as JSON lines to this file")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lo, err := bench.ParseBytes(*minB)
+	if err != nil {
+		return err
+	}
+	hi, err := bench.ParseBytes(*maxB)
+	if err != nil {
+		return err
+	}
+	var sizes []int64
+	for b := lo; b <= hi; b *= *factor {
+		sizes = append(sizes, b)
+	}
+	perKind := map[string][]schedule.Algo{}
+	for _, kl := range strings.Split(*algos, "|") {
+		kind, list, ok := strings.Cut(kl, ":")
+		if !ok {
+			return fmt.Errorf("-algos %q: want KIND:LIST", kl)
+		}
+		for _, name := range strings.Split(list, ",") {
+			a, err := schedule.ParseAlgo(name)
+			if err != nil {
+				return err
+			}
+			perKind[kind] = append(perKind[kind], a)
+		}
+	}
+	fmt.Fprintf(stdout, "# simcheck: links %s B/s, %v per hop, transport %s, %d iterations; load before: %s\n", *bw, *lat, *tr, *iters, loadavg())
+	var all []point
+	for _, spec := range strings.Split(*topos, "|") {
+		kind, _, _ := strings.Cut(spec, ":")
+		pts, cal, err := check(spec, perKind[kind], sizes, *bw, *lat, *iters, *tr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		fmt.Fprintf(stdout, "\n## %s\n\ncalibrated (every rank at once, ring neighbours %d hop(s) apart): alpha %.1f us (less %v per hop), beta %.3f ns/B (%.1f MB/s), gamma %.3f ns/B; ping-pong 0<->1: alpha %.1f us, beta %.3f ns/B\n\n",
+			spec, cal.Hops, cal.Alpha*1e6, *lat, cal.Beta*1e9, 1/cal.Beta/1e6, cal.Gamma*1e9, cal.PingAlpha*1e6, cal.PingBeta*1e9)
+		fmt.Fprintf(stdout, "equivalent: kizuna sim -topology '%s' -algo %s -b %s -e %s -f %d -link-bw %.4g -link-lat %.3g -alpha %.3g -gamma %.4g -chunk %d\n\n",
+			spec, algoList(perKind[kind]), *minB, *maxB, *factor, 1/cal.Beta/1e9, lat.Seconds()*1e6, cal.Alpha*1e6, 1/cal.Gamma/1e9, collective.DefaultChunkBytes)
+		printTable(stdout, pts)
+		all = append(all, pts...)
+	}
+	fmt.Fprintf(stdout, "\noverall MAPE %.1f%% over %d points; load after: %s\n", mape(all), len(all), loadavg())
+	if *jsonOut != "" {
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(f)
+		for _, p := range all {
+			if err := enc.Encode(p); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+func algoList(as []schedule.Algo) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// check measures and predicts every algorithm and size on one topology.
+func check(spec string, algos []schedule.Algo, sizes []int64, bw string, lat time.Duration, iters int, tr string) ([]point, calibration, error) {
+	t, err := topology.Parse(spec)
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	n := t.Nodes()
+	emuSpec := fmt.Sprintf("%s;bw=%s;lat=%v", spec, bw, lat)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	comms, err := collective.NewLocal(ctx, n, collective.WithTransport(tr), collective.WithConfig(func(c *collective.Config) {
+		c.Emulate = emuSpec
+		c.Topology = spec
+		c.Placement = "linear"
+		c.Timeout = 10 * time.Minute
+	}))
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	defer func() {
+		for i := len(comms) - 1; i >= 0; i-- {
+			comms[i].Close()
+		}
+	}()
+	// Calibration. Comm.Calibrate's ping-pong between ranks 0 and 1 is
+	// reported; the model uses the same measurement made the way a
+	// collective's step runs, every rank at once: each rank sends to its
+	// successor on the embedded ring and receives from its predecessor
+	// (one hop, no shared link), 8 B for alpha and one chunk for beta;
+	// gamma is the reduction kernel run by every rank at once.
+	costs := make([]schedule.Costs, n)
+	if err := each(ctx, comms, func(ctx context.Context, r int, c *collective.Comm) error {
+		k, err := c.Calibrate(ctx)
+		costs[r] = k
+		return err
+	}); err != nil {
+		return nil, calibration{}, err
+	}
+	pl, err := topology.Place(t, "linear", n)
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	l, err := topo.LayoutFor(t, pl)
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	hops := t.Hops(pl.Nodes[l.Ring[0]], pl.Nodes[l.Ring[1]])
+	small, err := shift(ctx, comms, l.Ring, 8)
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	const chunk = collective.DefaultChunkBytes
+	big, err := shift(ctx, comms, l.Ring, chunk)
+	if err != nil {
+		return nil, calibration{}, err
+	}
+	cal := calibration{
+		Alpha: math.Max(small-float64(hops)*lat.Seconds(), 0), Beta: math.Max(big-small, 1e-12) / chunk,
+		Gamma: concurrentGamma(n), PingAlpha: costs[0].Alpha, PingBeta: costs[0].Beta, Hops: hops,
+	}
+	pr, err := sim.NewPricer(sim.Machine{Topo: t, Place: pl, Layout: l,
+		Net: sim.Net{LinkBW: 1 / cal.Beta, HopLatency: lat.Seconds(), Alpha: cal.Alpha, Gamma: cal.Gamma}})
+	if err != nil {
+		return nil, cal, err
+	}
+	var pts []point
+	for _, a := range algos {
+		for _, b := range sizes {
+			count := int(b / 4)
+			meas, err := measure(ctx, comms, a, count, iters)
+			if err != nil {
+				return nil, cal, fmt.Errorf("%v at %d B: %w", a, b, err)
+			}
+			e, err := pr.Price(ctx, sim.Query{Coll: schedule.AllReduce, Algo: a, Count: count, ChunkElems: collective.DefaultChunkBytes / 4})
+			if err != nil {
+				return nil, cal, err
+			}
+			pts = append(pts, point{Topology: spec, Algo: a.String(), Bytes: b, Measured: meas * 1e6, Predicted: e.Seconds * 1e6,
+				ErrPct: 100 * (e.Seconds - meas) / meas})
+		}
+	}
+	return pts, cal, nil
+}
+
+// shift returns the time per round of rounds back-to-back rounds (after a
+// barrier and warm-up) in which every rank sends size bytes to its
+// successor on ring and receives as much from its predecessor: the slowest
+// rank's total divided by the rounds, which amortises how far apart the
+// ranks leave the barrier.
+func shift(ctx context.Context, comms []*collective.Comm, ring []int, size int) (float64, error) {
+	const tag, rounds = 77, 20
+	n := len(comms)
+	pos := make([]int, n)
+	for i, r := range ring {
+		pos[r] = i
+	}
+	durs := make([]float64, n)
+	err := each(ctx, comms, func(ctx context.Context, r int, c *collective.Comm) error {
+		next, prev := ring[(pos[r]+1)%n], ring[(pos[r]+n-1)%n]
+		out, in := make([]byte, size), make([]byte, size)
+		one := func() error {
+			if err := c.SendBytes(ctx, out, collective.Uint8, next, tag); err != nil {
+				return err
+			}
+			return c.RecvBytes(ctx, in, collective.Uint8, prev, tag)
+		}
+		if err := one(); err != nil { // warm-up
+			return err
+		}
+		if err := c.Barrier(ctx); err != nil {
+			return err
+		}
+		start := time.Now()
+		for range rounds {
+			if err := one(); err != nil {
+				return err
+			}
+		}
+		durs[r] = time.Since(start).Seconds() / rounds
+		return nil
+	})
+	return slices.Max(durs), err
+}
+
+// each runs fn on every rank concurrently and joins the errors.
+func each(ctx context.Context, comms []*collective.Comm, fn func(ctx context.Context, r int, c *collective.Comm) error) error {
+	errs := make([]error, len(comms))
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = fn(ctx, r, c)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure returns the time per call of iters back-to-back in-place
+// float32 all-reduces of count elements with a (after a warm-up call and a
+// barrier): the slowest rank's total divided by iters, as nccl-tests
+// times, which amortises how far apart the ranks leave the barrier.
+func measure(ctx context.Context, comms []*collective.Comm, a schedule.Algo, count, iters int) (float64, error) {
+	durs := make([]float64, len(comms))
+	err := each(ctx, comms, func(ctx context.Context, r int, c *collective.Comm) error {
+		buf := make([]float32, count)
+		for i := range buf {
+			buf[i] = float32(r)
+		}
+		if err := collective.AllReduce(ctx, c, buf, buf, collective.Sum, collective.WithAlgo(a)); err != nil {
+			return err
+		}
+		if err := c.Barrier(ctx); err != nil {
+			return err
+		}
+		start := time.Now()
+		for range iters {
+			if err := collective.AllReduce(ctx, c, buf, buf, collective.Sum, collective.WithAlgo(a)); err != nil {
+				return err
+			}
+		}
+		durs[r] = time.Since(start).Seconds() / float64(iters)
+		return nil
+	})
+	return slices.Max(durs), err
+}
+
+// concurrentGamma measures the float32 sum kernel's seconds per byte with
+// n goroutines reducing 1 MiB each at once, as n ranks of one process do
+// on this machine's cores (median of 9 rounds).
+func concurrentGamma(n int) float64 {
+	const size = 1 << 20
+	dst, src := make([][]byte, n), make([]byte, size)
+	for i := range dst {
+		dst[i] = make([]byte, size)
+	}
+	var rounds []float64
+	for range 9 {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reduce.Apply(reduce.Sum, reduce.Float32, dst[i], src)
+			}()
+		}
+		wg.Wait()
+		rounds = append(rounds, time.Since(start).Seconds()/size)
+	}
+	slices.Sort(rounds)
+	return rounds[len(rounds)/2]
+}
+
+func printTable(w io.Writer, pts []point) {
+	fmt.Fprintln(w, "| algo | size | measured (ms) | predicted (ms) | error |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, p := range pts {
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %+.1f%% |\n", p.Algo, sizeName(p.Bytes), p.Measured/1e3, p.Predicted/1e3, p.ErrPct)
+	}
+	byAlgo := map[string][]point{}
+	var order []string
+	for _, p := range pts {
+		if byAlgo[p.Algo] == nil {
+			order = append(order, p.Algo)
+		}
+		byAlgo[p.Algo] = append(byAlgo[p.Algo], p)
+	}
+	fmt.Fprintln(w)
+	for _, a := range order {
+		fmt.Fprintf(w, "MAPE %s: %.1f%%  ", a, mape(byAlgo[a]))
+	}
+	fmt.Fprintf(w, "\nMAPE all: %.1f%%\n", mape(pts))
+}
+
+func mape(pts []point) float64 {
+	if len(pts) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, p := range pts {
+		s += math.Abs(p.ErrPct)
+	}
+	return s / float64(len(pts))
+}
+
+func sizeName(b int64) string {
+	switch {
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	case b >= 1<<10 && b%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", b>>10)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
