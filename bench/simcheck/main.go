@@ -399,4 +399,3 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
