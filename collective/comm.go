@@ -81,6 +81,8 @@ type Comm struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	obs *observer // flight recorder, metrics, timeline (flight.go); nil in split communicators
+
 	grp group      // split tree and notice routing (group.go)
 	aq  asyncQueue // asynchronous operations (async.go)
 	vc  vcache     // per-rank-count schedules (vcoll.go); guarded by mu
@@ -301,6 +303,9 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	c.timer = time.AfterFunc(time.Hour, c.onTimeout)
 	c.timer.Stop()
 	c.register()
+	if err := c.observe(&cfg); err != nil { // flight.go
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -337,6 +342,7 @@ func (c *Comm) Close() error {
 		if re := c.failureNotice(); re != nil {
 			c.announce(re)
 		}
+		obsErr := c.obs.close() // signal watcher, metrics server, timeline file
 		if c.grp.parent != nil {
 			c.closeSub()
 			return
@@ -356,7 +362,7 @@ func (c *Comm) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		c.closeErr = errors.Join(errs...)
+		c.closeErr = errors.Join(append(errs, obsErr)...)
 	})
 	return c.closeErr
 }
@@ -514,6 +520,7 @@ func (c *Comm) onTimeout() {
 	c.timerMu.Lock()
 	defer c.timerMu.Unlock()
 	if c.armed != 0 {
+		c.obs.timedOut() // flight record, while the operation still shows whom it waits for
 		err := &timeoutError{c.timeout}
 		c.mux.FailComm(c.id, err)
 		c.kill(err)

@@ -110,11 +110,33 @@ type Config struct {
 	// no link state).
 	Emulate string
 	emulate *emu.Network // built by NewLocal from Emulate
+	// FlightSize is how many operations the flight recorder keeps
+	// (KIZUNA_FLIGHT_SIZE); 0 means DefaultFlightSize, negative turns it off.
+	FlightSize int
+	// FlightDir (KIZUNA_FLIGHT_DIR) is where the flight record is written as
+	// flight-rank<R>-comm<ID>.json when an operation times out and, for a
+	// communicator made by NewFromEnv, on SIGUSR1. "" writes the SIGUSR1
+	// record as one JSON line on stderr and logs a one-line summary on a
+	// timeout. `kizuna run` sets it to a directory of its own.
+	FlightDir string
+	// MetricsAddr (KIZUNA_METRICS_ADDR, host:port) serves Prometheus
+	// metrics at /metrics and the flight record at /debug/flight; rank r
+	// listens on port+r (port 0: any free port, see Comm.MetricsAddr).
+	// Setting it turns Metrics on.
+	MetricsAddr string
+	// Metrics keeps Prometheus metrics on a registry of the communicator's
+	// own (Comm.Metrics) without serving them.
+	Metrics bool
+	// Timeline (KIZUNA_TIMELINE) is a directory where Close writes a Chrome
+	// trace of every operation, its steps, sends and receive waits, as
+	// timeline-rank<R>-comm<ID>.json. "" records nothing.
+	Timeline string
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
 
-	launch *launchInfo // the launcher ConfigFromEnv detected, for the start-up log line
+	launch       *launchInfo // the launcher ConfigFromEnv detected, for the start-up log line
+	dumpOnSignal bool        // ConfigFromEnv: dump the flight record on SIGUSR1
 }
 
 // Environment variables read by ConfigFromEnv.
@@ -168,6 +190,7 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	// Whichever launcher gave the identity, the token is Kizuna's own.
 	cfg.Token, _ = lookup(EnvToken)
+	cfg.dumpOnSignal = true
 	return cfg, nil
 }
 
@@ -211,6 +234,7 @@ func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity b
 		intVar(EnvLocalWorldSize, &cfg.LocalSize, false)
 	}
 	intVar(EnvChunkBytes, &cfg.ChunkBytes, false)
+	intVar(EnvFlightSize, &cfg.FlightSize, false)
 	if err != nil {
 		return err
 	}
@@ -234,6 +258,9 @@ func knobsFromLookup(cfg *Config, lookup func(string) (string, bool), identity b
 	if v, ok := lookup(EnvCoord); ok {
 		cfg.Coord = strings.TrimSpace(v)
 	}
+	cfg.FlightDir, _ = lookup(EnvFlightDir)
+	cfg.MetricsAddr, _ = lookup(EnvMetricsAddr)
+	cfg.Timeline, _ = lookup(EnvTimeline)
 	if v, ok := lookup(EnvTimeout); ok && v != "" {
 		d, perr := ParseDuration(v)
 		if perr != nil {

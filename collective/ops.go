@@ -326,9 +326,11 @@ func (c *Comm) execute(ctx context.Context, p *plan, cl *call) error {
 	c.seq++
 	seq := c.seq
 	c.opctx = opContext{Context: ctx, life: c.life}
+	c.obs.begin(cl, seq, len(p.s.Steps))
 	c.armTimer(seq)
 	err := c.run(&c.opctx, p, cl, seq)
 	c.disarmTimer()
+	c.obs.end(cl, err)
 	if err != nil {
 		return err
 	}
@@ -388,6 +390,7 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 		clear(c.choices)
 	}
 	c.choices[key] = a
+	c.obs.chose(cl.coll, bytes, a) // first time per size class, at info level
 	return a, nil
 }
 
