@@ -81,11 +81,12 @@ type kernel func(dst, src []byte)
 // kernels holds the kernel for each (Op, DType); Apply looks one up per call,
 // so the loop inside never dispatches. Avg shares Sum's kernels.
 //
-// This table is the seam for SIMD: an architecture-specific file (say
-// kernels_amd64.go with assembly) may replace entries from its init function
-// after checking CPU features. A replacement must honour the kernel contract
-// above, including misaligned slices, and must give bit-identical results to
-// the entry it replaces, which the tests check against a naive reference.
+// This table is the seam for SIMD: kernels_amd64.go replaces entries from
+// its init function with AVX2 and F16C kernels after checking CPU features
+// (scalarKernels keeps the portable table). A replacement must honour the
+// kernel contract above, including misaligned slices, and must give
+// bit-identical results to the entry it replaces (any NaN for a NaN), which
+// the tests check against the portable kernels and a naive reference.
 // Nothing may change the table after init.
 var kernels = [opLimit][dtypeLimit]kernel{
 	Sum: {

@@ -21,7 +21,8 @@ var simdFeatures string
 // architecture without SIMD kernels, on a CPU without the features they
 // need, when built with the purego tag, or when the environment variable
 // KIZUNA_SIMD was "off" (or "0", "false", "no") at start-up. Both paths give
-// bit-identical results; SIMD only changes speed.
+// the same bits (except which NaN, when both operands are NaN); SIMD only
+// changes speed.
 func SIMD() string { return simdFeatures }
 
 // simdDisabled reports whether KIZUNA_SIMD asks for the portable kernels.

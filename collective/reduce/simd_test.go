@@ -246,4 +246,3 @@ func FuzzSIMD(f *testing.F) {
 		}
 	})
 }
-
