@@ -1,9 +1,11 @@
 package collective
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -447,7 +449,11 @@ func (o *observer) dump(reason string, toStderr bool) {
 			o.c.log.Warn("flight recorder not written", "err", err)
 			return
 		}
-		o.c.log.Warn("flight recorder written", "reason", reason, "file", path)
+		level := slog.LevelInfo // asked for (SIGUSR1): the asker reads the file
+		if reason == diag.ReasonTimeout {
+			level = slog.LevelWarn
+		}
+		o.c.log.Log(context.Background(), level, "flight recorder written", "reason", reason, "file", path)
 		return
 	}
 	if toStderr {

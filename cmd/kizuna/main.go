@@ -35,6 +35,8 @@ Usage:
                            analyse all-reduce schedules on a network; -h for flags
   kizuna sim (-topology SPEC | -preset fugaku|aurora) -op OP [flags]
                            predict collectives on a network model; -h for flags
+  kizuna timeline merge DIR [-o FILE]
+                           merge the ranks' KIZUNA_TIMELINE traces into one
   kizuna version           print the version
 
 Run "kizuna bench -h" for the benchmark's flags.
@@ -54,6 +56,8 @@ func run(args []string) error {
 		return runTopo(args[1:])
 	case "sim":
 		return runSim(args[1:])
+	case "timeline":
+		return runTimeline(args[1:])
 	case "agent": // hidden: started by `kizuna run` on remote hosts
 		return runAgent(args[1:])
 	case "version", "-version", "--version":

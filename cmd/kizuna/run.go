@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,13 @@ kizuna run exits with that rank's status (128+signal for a signal). SIGINT
 and SIGTERM are forwarded to every rank (a second one kills them); the exit
 status is then 128+signal; --timeout exits 124, a lost host 255, and a
 command line or job that cannot start 2.
+
+On --timeout, ranks whose communicator is open are first sent SIGUSR1 and
+given up to 2s to write their flight records (KIZUNA_FLIGHT_DIR, a
+directory of the job's own unless -x sets it); one summary then says which
+rank waits in which operation, for whom, and which ranks are behind.
+--timeline DIR records every rank's operations (KIZUNA_TIMELINE) and merges
+them into DIR/timeline.json for Perfetto.
 
 Ranks on other hosts start through --rsh, which runs "kizuna agent" (this
 same binary, at the same path) on each host; {host} in --rsh is replaced by
@@ -58,6 +66,7 @@ func (e *envFlags) Set(v string) error {
 // runConfig is the parsed command line of `kizuna run`.
 type runConfig struct {
 	job      launch.Job
+	timeline string // --timeline: merge the ranks' traces here after the job
 	warnings []string
 }
 
@@ -80,6 +89,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		masterAddr = fs.String("master-addr", "", "`host[:port]` for the rendezvous store (default: 127.0.0.1 on one host, every interface otherwise)")
 		grace      = fs.Duration("grace", launch.DefaultGrace, "time between SIGTERM and SIGKILL when ranks are stopped")
 		verbose    = fs.Bool("v", false, "print where ranks run and the addresses chosen")
+		timeline   = fs.String("timeline", "", "record every rank's operations as a Chrome trace in `dir` (KIZUNA_TIMELINE) and merge them into dir/timeline.json after the job")
 	)
 	fs.Var(&env, "x", "export `VAR[=value]` to every rank (VAR alone copies this environment's value); repeatable")
 	fs.StringVar(hostList, "host", "", "same as -H")
@@ -133,6 +143,14 @@ func parseRun(args []string, stderr io.Writer) (runConfig, error) {
 		}
 		vars = append(vars, kv+"="+v)
 	}
+	if *timeline != "" {
+		abs, err := filepath.Abs(*timeline)
+		if err != nil {
+			return rc, fmt.Errorf("run: --timeline: %w", err)
+		}
+		rc.timeline = abs
+		vars = append(vars, "KIZUNA_TIMELINE="+abs)
+	}
 	var d time.Duration
 	if *timeout != "" {
 		if d, err = collective.ParseDuration(*timeout); err != nil || d == 0 {
@@ -173,6 +191,13 @@ func runRun(args []string) error {
 	job := rc.job
 	job.Stdin, job.Stdout, job.Stderr, job.Signals = stdin, os.Stdout, os.Stderr, sigs
 	err = launch.Run(context.Background(), job)
+	if rc.timeline != "" { // whatever the outcome: the ranks that closed wrote theirs
+		if n, path, merr := mergeTimeline(rc.timeline, "", os.Stdout); merr != nil {
+			fmt.Fprintln(os.Stderr, "kizuna run: --timeline:", merr)
+		} else {
+			fmt.Fprintf(os.Stderr, "kizuna run: timeline (%d files merged) in %s; open it in ui.perfetto.dev\n", n, path)
+		}
+	}
 	if err == nil {
 		return nil
 	}

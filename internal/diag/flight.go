@@ -228,7 +228,7 @@ func Summarize(recs map[int]*FlightRecord, size int, now time.Time) string {
 		case cur.WaitingOn >= 0:
 			fmt.Fprintf(&b, "rank %d waits in %s (%s, %d B, step %d/%d, %s) for rank %d", r, describe(cur), cur.Algo, cur.Bytes, cur.Step+1, cur.Steps, cur.Waiting, cur.WaitingOn)
 			if d := now.Sub(cur.Start); d > 0 {
-				fmt.Fprintf(&b, " for %v", d.Round(time.Millisecond))
+				fmt.Fprintf(&b, ", %v so far", d.Round(time.Millisecond))
 			}
 			if p := recs[cur.WaitingOn]; p != nil {
 				fmt.Fprintf(&b, "; rank %d %s", cur.WaitingOn, where(p))
