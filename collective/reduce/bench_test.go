@@ -2,7 +2,9 @@ package reduce
 
 import (
 	"fmt"
+	"math"
 	"testing"
+	"time"
 )
 
 // benchSizes are the buffer sizes of the kernel benchmarks: 32 KiB and
@@ -74,4 +76,45 @@ func BenchmarkFinish(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVsCopy reports Apply's throughput as a percentage of copy's
+// (metric %copy) on the same buffers, for the float ops and the
+// cache-resident sizes. It times batches of copy(dst, src) and of
+// Apply(op, dt, dst, src) alternately and keeps each one's fastest batch, so
+// that load from other processes, which slows both, mostly cancels out.
+func BenchmarkVsCopy(b *testing.B) {
+	for _, op := range []Op{Sum, Prod, Min, Max} {
+		for _, dt := range []DType{Float32, Float64} {
+			for _, sz := range benchSizes[:3] {
+				b.Run(fmt.Sprintf("%v/%v/%s", op, dt, sz.name), func(b *testing.B) {
+					benchVsCopy(b, op, dt, sz.bytes)
+				})
+			}
+		}
+	}
+}
+
+func benchVsCopy(b *testing.B, op Op, dt DType, n int) {
+	// A batch moves about 1 MiB, long enough for the clock's resolution.
+	batch := max(4, (1<<20)/n)
+	dst, src := alignedCopy(make([]byte, n), 0), alignedCopy(make([]byte, n), 0)
+	// Fill keeps floats finite, and a batch of sums or products of its
+	// values stays far from overflow and subnormals.
+	Fill(dt, src, 1, 1, op)
+	bestCopy, bestApply := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+	b.SetBytes(2 * int64(batch) * int64(n))
+	for b.Loop() {
+		t0 := time.Now()
+		for range batch {
+			copy(dst, src)
+		}
+		t1 := time.Now()
+		for range batch {
+			Apply(op, dt, dst, src)
+		}
+		t2 := time.Now()
+		bestCopy, bestApply = min(bestCopy, t1.Sub(t0)), min(bestApply, t2.Sub(t1))
+	}
+	b.ReportMetric(100*float64(bestCopy)/float64(bestApply), "%copy")
 }

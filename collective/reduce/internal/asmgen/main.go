@@ -45,16 +45,16 @@ func main() {
 	// Native element types: one 32-byte vector per step.
 	for _, k := range []struct {
 		name string
-		op   func(x, y VecVirtual, d, s Mem) VecVirtual
+		op   func(d, s Mem) VecVirtual // loads its operands
 	}{
 		{"sumF32", binop(VADDPS)},
 		{"prodF32", binop(VMULPS)},
 		{"minF32", floatMin(VMINPS, VORPS, VMOVUPS)},
-		{"maxF32", floatMax(VMINPS, VORPS, VXORPS, VMOVUPS, signF32)},
+		{"maxF32", floatMax(VMINPS, VORPS, VXORPS, signF32)},
 		{"sumF64", binop(VADDPD)},
 		{"prodF64", binop(VMULPD)},
 		{"minF64", floatMin(VMINPD, VORPD, VMOVUPD)},
-		{"maxF64", floatMax(VMINPD, VORPD, VXORPD, VMOVUPD, signF64)},
+		{"maxF64", floatMax(VMINPD, VORPD, VXORPD, signF64)},
 		{"sumI8", binop(VPADDB)},
 		{"minI8", binop(VPMINSB)},
 		{"maxI8", binop(VPMAXSB)},
@@ -76,10 +76,7 @@ func main() {
 			consts = []Mem{signF64}
 		}
 		vectorKernel(k.name, 4, consts, func(d, s Mem) {
-			x := YMM()
-			VMOVDQU(d, x)
-			r := k.op(x, nil, d, s)
-			VMOVDQU(r, d)
+			VMOVDQU(k.op(d, s), d)
 		})
 	}
 
@@ -244,9 +241,10 @@ func vectorKernel(name string, unroll int, consts []Mem, step func(d, s Mem)) {
 
 // binop returns an op that computes x op s in one instruction, with x (dst)
 // as the first source operand.
-func binop(inst inst3) func(x, y VecVirtual, d, s Mem) VecVirtual {
-	return func(x, _ VecVirtual, _, s Mem) VecVirtual {
-		r := YMM()
+func binop(inst inst3) func(d, s Mem) VecVirtual {
+	return func(d, s Mem) VecVirtual {
+		x, r := YMM(), YMM()
+		VMOVDQU(d, x)
 		inst(s, x, r)
 		return r
 	}
@@ -284,27 +282,34 @@ func floatMaxReg(vmin, vor, vxor inst3, sign Mem, x, y VecVirtual) VecVirtual {
 	return r
 }
 
-func floatMin(vmin, vor inst3, load inst3) func(x, y VecVirtual, d, s Mem) VecVirtual {
-	return func(x, _ VecVirtual, _, s Mem) VecVirtual {
-		y := YMM()
+func floatMin(vmin, vor inst3, load inst3) func(d, s Mem) VecVirtual {
+	return func(d, s Mem) VecVirtual {
+		x, y := YMM(), YMM()
+		load(d, x)
 		load(s, y)
 		return floatMinReg(vmin, vor, x, y)
 	}
 }
 
-func floatMax(vmin, vor, vxor inst3, load inst3, sign Mem) func(x, y VecVirtual, d, s Mem) VecVirtual {
-	return func(x, _ VecVirtual, _, s Mem) VecVirtual {
-		y := YMM()
-		load(s, y)
-		return floatMaxReg(vmin, vor, vxor, sign, x, y)
+// floatMax is floatMaxReg with the negations folded into the loads.
+func floatMax(vmin, vor, vxor inst3, sign Mem) func(d, s Mem) VecVirtual {
+	return func(d, s Mem) VecVirtual {
+		m := broadcast(sign)
+		nx, ny := YMM(), YMM()
+		vxor(d, m, nx)
+		vxor(s, m, ny)
+		r := floatMinReg(vmin, vor, nx, ny)
+		vxor(m, r, r)
+		return r
 	}
 }
 
 // int64MinMax selects with a 64-bit compare, which AVX2 has (VPMINSQ is
 // AVX-512 only).
-func int64MinMax(isMin bool) func(x, y VecVirtual, d, s Mem) VecVirtual {
-	return func(x, _ VecVirtual, _, s Mem) VecVirtual {
-		y, m, r := YMM(), YMM(), YMM()
+func int64MinMax(isMin bool) func(d, s Mem) VecVirtual {
+	return func(d, s Mem) VecVirtual {
+		x, y, m, r := YMM(), YMM(), YMM(), YMM()
+		VMOVDQU(d, x)
 		VMOVDQU(s, y)
 		if isMin {
 			VPCMPGTQ(y, x, m) // m = x > y
