@@ -1,0 +1,292 @@
+package main
+
+/*
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------
+// kizuna.h: the C ABI of Kizuna, a collective-communication runtime.
+//
+// Build:  go build -buildmode=c-shared -o libkizuna.so ./cmd/libkizuna
+// Link:   cc app.c -L. -lkizuna      (or dlopen / Python ctypes.CDLL)
+// Run:    kizuna run -np 4 -- ./app  (or mpirun, srun, torchrun)
+//
+// Life cycle: kz_init once per process, then any operations, then
+// kz_finalize. A call before kz_init, after kz_finalize, or a second kz_init
+// fails with KZ_ERR_STATE; it never crashes. A library that was finalized
+// cannot be initialised again in the same process.
+//
+// Results: every int function returns KZ_SUCCESS (0) or a negative KZ_ERR_*
+// code (kz_rank and kz_size return the value itself, or a negative code);
+// kz_last_error() then explains the failure.
+//
+// Buffers: operations work on the caller's memory in place; no element is
+// copied into the runtime's own memory on the way in or out, and no buffer is
+// retained after a call returns. A buffer must stay valid, and no other thread
+// may write it, until the call returns. Counts are numbers of elements of
+// dtype, not bytes. In-place calls pass the same pointer as send and recv
+// (kz_allgather: send is recv's own block, recv + rank*count elements;
+// kz_reducescatter: recv is send's own block); other overlaps are
+// KZ_ERR_INVALID.
+//
+// Threads: any function may be called from any thread. Collectives are
+// serialised in the order they reach the library, so a program issuing them
+// from several threads must order them the same way on every rank itself.
+// kz_send and kz_recv may run concurrently with collectives and each other.
+// kz_last_error is per thread.
+//
+// Collective calls must be issued in the same order on every rank, with the
+// same count, dtype, op and root; a rank that differs gets KZ_ERR_MISMATCH
+// (and so does every other rank), never a hang. No call waits longer than
+// KIZUNA_TIMEOUT (default 10 minutes).
+// ---------------------------------------------------------------------------
+
+// Element types: the dtype argument. Half-precision values are stored as
+// uint16_t bit patterns (IEEE 754 binary16 and bfloat16); they are reduced in
+// float32 and rounded back once per reduction step.
+enum kz_dtype {
+	KZ_FLOAT32  = 0,
+	KZ_FLOAT64  = 1,
+	KZ_FLOAT16  = 2,
+	KZ_BFLOAT16 = 3,
+	KZ_INT8     = 4,
+	KZ_UINT8    = 5,
+	KZ_INT32    = 6,
+	KZ_INT64    = 7
+};
+
+// Reduction operators: the op argument. KZ_AVG sums and divides by the number
+// of ranks (integers truncate toward zero, as NCCL's ncclAvg). Integer
+// overflow wraps around.
+enum kz_op {
+	KZ_SUM  = 0,
+	KZ_PROD = 1,
+	KZ_MIN  = 2,
+	KZ_MAX  = 3,
+	KZ_AVG  = 4
+};
+
+// Result codes. After any error other than KZ_ERR_INVALID and KZ_ERR_STATE
+// the communicator is broken (peers may be at different points of the
+// sequence): every later call fails at once with the same code, and
+// kz_last_error says "communicator broken by an earlier failure: ..." and
+// names the first failure. Every other rank is told and fails too.
+enum kz_result {
+	KZ_SUCCESS      = 0,
+	KZ_ERR_INVALID  = -1, // bad argument (NULL buffer, unknown dtype or op, root or peer out of range, overlap); nothing was sent and the library stays usable
+	KZ_ERR_STATE    = -2, // called before kz_init, after kz_finalize, or kz_init twice
+	KZ_ERR_MISMATCH = -3, // ranks issued different collectives (or counts, dtypes, ops, roots) at the same point
+	KZ_ERR_TIMEOUT  = -4, // the call outlived KIZUNA_TIMEOUT
+	KZ_ERR_ABORTED  = -5, // kz_abort was called here or on another rank
+	KZ_ERR_FAILED   = -6  // anything else: a peer was lost, a connection failed, kz_init could not connect
+};
+
+// kz_init connects this process to the other ranks of its job, as described
+// by the environment: KIZUNA_RANK, KIZUNA_WORLD_SIZE, KIZUNA_MASTER_ADDR,
+// KIZUNA_TOKEN ... as `kizuna run` sets them, or the variables of Open MPI,
+// MPICH, Slurm, torchrun or a Kubernetes indexed Job. In a process that no
+// launcher started it makes a job of one rank. It returns once every peer is
+// connected. Every rank must call it.
+int kz_init(void);
+
+// kz_finalize closes the connections and ends the library's use in this
+// process. It is not collective: it does not wait for other ranks, so call
+// kz_barrier first if a rank must not leave before the others are done. An
+// operation still running in another thread fails with KZ_ERR_STATE.
+int kz_finalize(void);
+
+// kz_rank returns this process's rank, 0 <= rank < kz_size(), or a negative
+// KZ_ERR_* code.
+int kz_rank(void);
+
+// kz_size returns the number of ranks in the job, or a negative KZ_ERR_* code.
+int kz_size(void);
+
+// kz_allreduce reduces buf (count elements) over all ranks with op and leaves
+// the result in buf on every rank. Every rank gets bitwise-identical results.
+int kz_allreduce(void *buf, size_t count, int dtype, int op);
+
+// kz_allreduce_into is the out-of-place kz_allreduce: it reduces send over all
+// ranks into recv (count elements each). send == recv is the in-place call.
+int kz_allreduce_into(const void *send, void *recv, size_t count, int dtype, int op);
+
+// kz_reduce reduces send (count elements) over all ranks into recv on rank
+// root only; other ranks may pass recv = NULL.
+int kz_reduce(const void *send, void *recv, size_t count, int dtype, int op, int root);
+
+// kz_broadcast copies root's buf (count elements) into buf on every rank.
+int kz_broadcast(void *buf, size_t count, int dtype, int root);
+
+// kz_allgather concatenates every rank's send (count elements) into recv
+// (kz_size()*count elements) in rank order. In place: send == recv +
+// kz_rank()*count elements.
+int kz_allgather(const void *send, void *recv, size_t count, int dtype);
+
+// kz_reducescatter reduces send (kz_size()*recvcount elements) over all ranks
+// with op and leaves block kz_rank() of the result (recvcount elements) in
+// recv. In place: recv == send + kz_rank()*recvcount elements.
+int kz_reducescatter(const void *send, void *recv, size_t recvcount, int dtype, int op);
+
+// kz_alltoall sends block j of send (count elements per block, kz_size()
+// blocks) to rank j and stores the block from rank j in block j of recv.
+// send == recv is the in-place call.
+int kz_alltoall(const void *send, void *recv, size_t count, int dtype);
+
+// kz_barrier returns once every rank has entered it.
+int kz_barrier(void);
+
+// kz_send sends count elements of buf to rank peer with tag. It returns once
+// buf may be reused. Messages between two ranks with the same tag arrive in
+// the order sent. Tags from 0xFFFF0000 up are reserved.
+int kz_send(const void *buf, size_t count, int dtype, int peer, uint32_t tag);
+
+// kz_recv receives into buf the next message that rank peer sent with tag;
+// it must have exactly count elements of dtype.
+int kz_recv(void *buf, size_t count, int dtype, int peer, uint32_t tag);
+
+// kz_abort fails every pending and later operation, on this rank and (best
+// effort) on every other rank, with KZ_ERR_ABORTED. It may be called from any
+// thread, for example by a watchdog; kz_finalize must still be called.
+int kz_abort(void);
+
+// kz_last_error returns the message of the calling thread's most recent
+// failed call, or "" if none failed. Like errno, a successful call does not
+// clear it. The string is owned by the library and stays valid until this
+// thread's next failing call.
+const char *kz_last_error(void);
+
+// kz_strerror returns the name of a result code ("KZ_ERR_MISMATCH", ...), a
+// static string.
+const char *kz_strerror(int code);
+
+// kz_version returns the library's version ("kizuna v1.2.3" or
+// "kizuna devel-<revision>"), a static string.
+const char *kz_version(void);
+
+// Internal: the Go functions behind the kz_* functions above are declared
+// below as kzgo_*; call the kz_* functions, never the kzgo_* ones.
+void kzgo_set_error(const char *msg, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+*/
+import "C"
+
+import (
+	"context"
+	"unsafe"
+)
+
+// The C enums and the Go tables in abi.go must agree. Each constant below
+// is zero when they do; a non-zero one makes its uint conversion overflow,
+// which fails the build.
+const (
+	_ = uint(0 - (C.KZ_FLOAT32 - 0) - (C.KZ_FLOAT64 - 1) - (C.KZ_FLOAT16 - 2) - (C.KZ_BFLOAT16 - 3))
+	_ = uint(0 - (C.KZ_INT8 - 4) - (C.KZ_UINT8 - 5) - (C.KZ_INT32 - 6) - (C.KZ_INT64 - 7) + (len(dtypes) - 8))
+	_ = uint(0 - (C.KZ_SUM - 0) - (C.KZ_PROD - 1) - (C.KZ_MIN - 2) - (C.KZ_MAX - 3) - (C.KZ_AVG - 4) + (len(ops) - 5))
+	_ = uint(0 - (C.KZ_SUCCESS - codeSuccess) - (C.KZ_ERR_INVALID - codeInvalid) - (C.KZ_ERR_STATE - codeState) - (C.KZ_ERR_MISMATCH - codeMismatch))
+	_ = uint(0 - (C.KZ_ERR_TIMEOUT - codeTimeout) - (C.KZ_ERR_ABORTED - codeAborted) - (C.KZ_ERR_FAILED - codeFailed))
+)
+
+// result turns err into a result code, recording its message, prefixed
+// with the C function's name, as the calling thread's last error. The
+// message is passed as a pointer into Go memory that holds no Go pointers
+// and that C copies before returning, as the cgo rules allow.
+func result(fn string, err error) C.int {
+	if err == nil {
+		return C.KZ_SUCCESS
+	}
+	msg := fn + ": " + err.Error()
+	C.kzgo_set_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)))
+	return C.int(classify(err))
+}
+
+// value returns v, or the error's code when err is not nil.
+func value(fn string, v int, err error) C.int {
+	if err != nil {
+		return result(fn, err)
+	}
+	return C.int(v)
+}
+
+// The exported functions run on the C caller's thread (cgo locks the
+// callback to it), so the thread-local error that result sets belongs to
+// that caller.
+
+//export kzgo_init
+func kzgo_init() C.int { return result("kz_init", initialize(context.Background())) }
+
+//export kzgo_finalize
+func kzgo_finalize() C.int { return result("kz_finalize", finalize()) }
+
+//export kzgo_rank
+func kzgo_rank() C.int { v, err := rank(); return value("kz_rank", v, err) }
+
+//export kzgo_size
+func kzgo_size() C.int { v, err := size(); return value("kz_size", v, err) }
+
+//export kzgo_allreduce
+func kzgo_allreduce(send, recv unsafe.Pointer, count C.size_t, dtype, op C.int) C.int {
+	return result("kz_allreduce", allReduce(context.Background(), send, recv, uint64(count), int(dtype), int(op)))
+}
+
+//export kzgo_reduce
+func kzgo_reduce(send, recv unsafe.Pointer, count C.size_t, dtype, op, root C.int) C.int {
+	return result("kz_reduce", reduceTo(context.Background(), send, recv, uint64(count), int(dtype), int(op), int(root)))
+}
+
+//export kzgo_broadcast
+func kzgo_broadcast(buf unsafe.Pointer, count C.size_t, dtype, root C.int) C.int {
+	return result("kz_broadcast", broadcast(context.Background(), buf, uint64(count), int(dtype), int(root)))
+}
+
+//export kzgo_allgather
+func kzgo_allgather(send, recv unsafe.Pointer, count C.size_t, dtype C.int) C.int {
+	return result("kz_allgather", allGather(context.Background(), send, recv, uint64(count), int(dtype)))
+}
+
+//export kzgo_reducescatter
+func kzgo_reducescatter(send, recv unsafe.Pointer, recvCount C.size_t, dtype, op C.int) C.int {
+	return result("kz_reducescatter", reduceScatter(context.Background(), send, recv, uint64(recvCount), int(dtype), int(op)))
+}
+
+//export kzgo_alltoall
+func kzgo_alltoall(send, recv unsafe.Pointer, count C.size_t, dtype C.int) C.int {
+	return result("kz_alltoall", allToAll(context.Background(), send, recv, uint64(count), int(dtype)))
+}
+
+//export kzgo_barrier
+func kzgo_barrier() C.int { return result("kz_barrier", barrier(context.Background())) }
+
+//export kzgo_send
+func kzgo_send(buf unsafe.Pointer, count C.size_t, dtype, peer C.int, tag C.uint32_t) C.int {
+	return result("kz_send", send(context.Background(), buf, uint64(count), int(dtype), int(peer), uint32(tag)))
+}
+
+//export kzgo_recv
+func kzgo_recv(buf unsafe.Pointer, count C.size_t, dtype, peer C.int, tag C.uint32_t) C.int {
+	return result("kz_recv", recv(context.Background(), buf, uint64(count), int(dtype), int(peer), uint32(tag)))
+}
+
+//export kzgo_abort
+func kzgo_abort() C.int { return result("kz_abort", abort()) }
+
+// kzgo_version copies the version text, NUL-terminated, into buf (n
+// bytes); kz_version calls it once.
+//
+//export kzgo_version
+func kzgo_version(buf *C.char, n C.size_t) {
+	if n == 0 {
+		return
+	}
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
+	k := copy(dst[:len(dst)-1], version())
+	dst[k] = 0
+}
+
+func main() {}
