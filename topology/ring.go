@@ -311,29 +311,37 @@ func EmbedRing(t Topology, p Placement) (Ring, error) {
 
 // EmbedRings returns up to limit rings over placement p whose node cycles
 // are pairwise edge-disjoint: no directed link is the step of two rings.
-// Candidates, in order: the NodeCycle, its reverse, then on a torus or
-// Tofu-D the cycles built with the dimension order rotated by 1, 2, ...
-// and their reverses; a candidate is kept only if its links (from the real
-// routing of every step) are disjoint from those of the rings kept so far.
+// Two candidate lists are tried and the one that gives more rings wins
+// (the first on a tie):
+//
+//  1. the NodeCycle, its reverse, then on a torus or Tofu-D the cycles
+//     built with the dimension order rotated by 1, 2, ... and their
+//     reverses;
+//  2. on a torus or Tofu-D, DisjointCycles' Hamiltonian cycles and their
+//     reverses (up to two rings per dimension of size >= 3: 4 on a 2-D
+//     torus, 2n on an n-D one when the search completes), then list 1.
+//
+// A candidate is kept only if its links (from the real routing of every
+// step) are disjoint from those of the rings kept so far.
 //
 // Guarantee: the rings returned are pairwise edge-disjoint when p puts one
 // rank on every node (with several ranks per node the extra steps use no
-// link). A node's Inject and Eject links, which every ring uses at every
-// dragonfly node, are not counted. On a torus, Tofu-D or dragonfly of three or more nodes there are
-// at least two (the cycle and its reverse), and on a square 2-D torus four
-// (the two modular Gray codes in both directions). The first ring is
-// EmbedRing's.
+// link), and every step of every ring is one link. A node's Inject and
+// Eject links, which every ring uses at every dragonfly node, are not
+// counted. On a torus, Tofu-D or dragonfly of three or more nodes there are
+// at least two (the cycle and its reverse). The first ring is EmbedRing's
+// when list 1 wins, else another one-hop ring.
 func EmbedRings(t Topology, p Placement, limit int) ([]Ring, error) {
 	first, err := EmbedRing(t, p)
 	if err != nil || limit <= 1 {
 		return []Ring{first}, err
 	}
-	var cands [][]int
 	base, err := NodePath(t)
 	if err != nil {
 		return []Ring{first}, nil
 	}
-	cands = append(cands, base, reversed(base))
+	cands := [][]int{base, reversed(base)}
+	var decomposed [][]int
 	if g, ok := t.(*GridNet); ok && g.wrap {
 		n := len(g.dims)
 		for r := 1; r < n; r++ {
@@ -347,7 +355,22 @@ func EmbedRings(t Topology, p Placement, limit int) ([]Ring, error) {
 			}
 			cands = append(cands, c, reversed(c))
 		}
+		for _, c := range DisjointCycles(g) {
+			decomposed = append(decomposed, c, reversed(c))
+		}
 	}
+	rings := disjointRings(t, p, cands, limit)
+	if len(decomposed) > 0 {
+		if alt := disjointRings(t, p, append(decomposed, cands...), limit); len(alt) > len(rings) {
+			rings = alt
+		}
+	}
+	return rings, nil
+}
+
+// disjointRings keeps the candidate node cycles, in order, whose links are
+// disjoint from those kept before, up to limit, as rings over p.
+func disjointRings(t Topology, p Placement, cands [][]int, limit int) []Ring {
 	used := make(map[Link]bool)
 	rings := []Ring{}
 	for _, c := range cands {
@@ -370,7 +393,7 @@ func EmbedRings(t Topology, p Placement, limit int) ([]Ring, error) {
 		}
 		rings = append(rings, ringOver(c, p))
 	}
-	return rings, nil
+	return rings
 }
 
 func reversed(c []int) []int {

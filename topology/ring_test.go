@@ -163,28 +163,49 @@ func TestEmbedRingPlacements(t *testing.T) {
 
 func TestEmbedRingsEdgeDisjoint(t *testing.T) {
 	tests := []struct {
-		spec    string
-		atLeast int
+		spec string
+		want int // rings found (limit 16)
 	}{
 		{"torus:3", 2},
+		{"torus:8", 2},
 		{"torus:8x8", 4},
 		{"torus:5x5", 4},
-		{"torus:3x4", 2},
-		{"torus:4x4x4", 2},
-		{"torus:3x5x7", 2},
-		{"tofu:2x2x2", 2},
+		{"torus:3x4", 4},
+		{"torus:4x7", 4},
+		{"torus:2x5", 2}, // a size-2 dimension has one link: 3 ports a node
+		{"torus:4x4x4", 6},
+		{"torus:3x5x7", 6},
+		{"torus:4x4x4x4", 8},
+		{"torus:3x4x5x6", 8},
+		{"torus:3x3x3x3x3x3", 12},
+		{"tofu:2x2x2", 2}, // one dimension of size 3 (B)
+		{"tofu:3x3x3", 8},
+		{"torus:2x2x2", 2},
 		{"dragonfly:groups=4,routers=3,nodes=2", 2},
 		{"flat:5", 2},
 	}
+	// Every 2-D torus of sizes 3..9 has two edge-disjoint Hamiltonian
+	// cycles, four rings.
+	for a := 3; a <= 9; a++ {
+		for b := a; b <= 9; b++ {
+			tests = append(tests, struct {
+				spec string
+				want int
+			}{fmt.Sprintf("torus:%dx%d", a, b), 4})
+		}
+	}
 	for _, tt := range tests {
-		topo, _ := Parse(tt.spec)
-		p, _ := Place(topo, "random:2", topo.Nodes())
-		rings, err := EmbedRings(topo, p, 8)
+		topo, err := Parse(tt.spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rings) < tt.atLeast {
-			t.Errorf("EmbedRings(%s) = %d rings; want at least %d", tt.spec, len(rings), tt.atLeast)
+		p, _ := Place(topo, "random:2", topo.Nodes())
+		rings, err := EmbedRings(topo, p, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rings) != tt.want {
+			t.Errorf("EmbedRings(%s) = %d rings; want %d", tt.spec, len(rings), tt.want)
 		}
 		used := map[Link]int{}
 		for i, r := range rings {
@@ -192,7 +213,11 @@ func TestEmbedRingsEdgeDisjoint(t *testing.T) {
 				t.Fatalf("EmbedRings(%s) ring %d: %v", tt.spec, i, err)
 			}
 			for _, f := range r.Flows() {
-				for _, l := range topo.Route(p.Nodes[f.Src], p.Nodes[f.Dst]) {
+				route := topo.Route(p.Nodes[f.Src], p.Nodes[f.Dst])
+				if _, grid := topo.(*GridNet); grid && len(route) != 1 {
+					t.Errorf("EmbedRings(%s) ring %d: step %d->%d crosses %d links; want 1", tt.spec, i, f.Src, f.Dst, len(route))
+				}
+				for _, l := range route {
 					if l.Kind == Inject || l.Kind == Eject {
 						continue
 					}
@@ -203,7 +228,50 @@ func TestEmbedRingsEdgeDisjoint(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s: %d edge-disjoint rings", tt.spec, len(rings))
+		// With 2n rings on an n-D torus of sizes >= 3 every directed link
+		// carries one ring.
+		if g, ok := topo.(*GridNet); ok && tt.want == 2*len(g.Shape()) {
+			links := 0
+			for v := range g.Nodes() {
+				links += len(g.Neighbors(v))
+			}
+			if len(used) != links {
+				t.Errorf("EmbedRings(%s): %d rings use %d of %d directed links; want all", tt.spec, len(rings), len(used), links)
+			}
+		}
+	}
+}
+
+// TestDisjointCycles: DisjointCycles' cycles visit every node once, one
+// link a step, and share no undirected link.
+func TestDisjointCycles(t *testing.T) {
+	tests := []struct {
+		spec string
+		want int
+	}{
+		{"torus:3x3", 2}, {"torus:4x6", 2}, {"torus:6x11", 2}, {"torus:3x4x5", 3}, {"torus:5x5x5", 3},
+		{"torus:16x16x16", 3}, {"tofu:2x2x2", 1}, {"tofu:4x3x5", 4}, {"torus:2x2", 0}, {"mesh:4x4", 0}, {"torus:4x4x4x4x4x4", 0},
+	}
+	for _, tt := range tests {
+		topo, _ := Parse(tt.spec)
+		g := topo.(*GridNet)
+		cs := DisjointCycles(g)
+		if len(cs) != tt.want {
+			t.Errorf("DisjointCycles(%s) = %d cycles; want %d", tt.spec, len(cs), tt.want)
+		}
+		type edge struct{ a, b int }
+		used := map[edge]int{}
+		for i, c := range cs {
+			checkCycle(t, g, c, 1)
+			for j, a := range c {
+				b := c[(j+1)%len(c)]
+				e := edge{min(a, b), max(a, b)}
+				if k, ok := used[e]; ok {
+					t.Fatalf("DisjointCycles(%s): link %d-%d in cycles %d and %d", tt.spec, a, b, k, i)
+				}
+				used[e] = i
+			}
+		}
 	}
 }
 
