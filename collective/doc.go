@@ -72,10 +72,32 @@
 // context. Any such failure breaks the communicator: later calls return
 // ErrBroken wrapping the first failure.
 //
+// # Process groups
+//
+// Comm.Split divides a communicator like MPI_Comm_split (ranks with the same
+// color, ordered by key; NoColor opts out), and NewMesh builds the
+// tensor-, data- and pipeline-parallel groups of a TP x DP x PP layout in
+// one call. A split communicator shares its parent's connections; it has
+// its own operation sequence, failures and asynchronous stream, and
+// closes with its parent.
+//
+// # Asynchronous operations and per-rank counts
+//
+// Every collective has an asynchronous form (AllReduceAsync,
+// Comm.AllReduceBytesAsync, ...) returning a *Handle with Wait(ctx), Done
+// and Err; its buffers belong to the runtime until it is done. AllGatherV and
+// ReduceScatterV take per-rank counts. Package bucket fuses gradient
+// all-reduces into buckets; package tensor shards tensors along any
+// dimension and gathers them back across ranks.
+//
 // # Concurrency
 //
 // Collective calls on one Comm are serialised and must be issued in the same
-// order on every rank. Send and Recv may run concurrently with them and with
-// each other; messages between two ranks with the same tag match in the
-// order sent. Close and Abort may be called from any goroutine.
+// order on every rank. Asynchronous operations on one Comm run in the order
+// issued, one at a time, on a goroutine the Comm owns (Close stops it); a
+// synchronous call made while some are pending runs after them. Different
+// Comms (a parent and its splits) progress independently. Send and Recv may
+// run concurrently with collectives and with each other; messages between
+// two ranks with the same tag match in the order sent. Close and Abort may
+// be called from any goroutine.
 package collective
