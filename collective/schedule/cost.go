@@ -158,8 +158,10 @@ type Round struct {
 //
 //	ring       2(p-1) rounds of n/p (the first p-1 reduce n/p)
 //	hd, swing  fold n if p != q; log2 q halving rounds of n/2, n/4, ...,
-//	           n/q reduced; the same back; unfold n. Swing with Dims: per
-//	           dimension as torus, each folding its line to a power of two
+//	           n/q reduced; the same back; unfold n. Swing with Dims of two
+//	           or more dimensions: one fold round of n per dimension whose
+//	           size is not a power of two, then the halving rounds of all
+//	           dimensions' steps together, back, and the unfolds
 //	rd         fold; log2 q rounds of n reduced; unfold
 //	torus      for each dimension d_j > 1 in order, on the shard n_j
 //	           (n_0 = n, n_{j+1} = n_j/d_j): d_j-1 rounds of n_{j+1}
@@ -236,7 +238,27 @@ func Rounds(a Algo, bytes int64, size int, l *Layout) []Round {
 	case HalvingDoubling:
 		dimRounds([]int{p}, n, true)
 	case Swing:
-		if l != nil && len(l.Dims) > 0 {
+		if l != nil && multiDim(l.Dims) {
+			// All dimensions at once (swingTorus): a fold round per
+			// dimension with extra ranks, lg of the core halving rounds,
+			// the same doubling, the unfolds.
+			folds, steps := 0, 0
+			for _, d := range l.Dims {
+				q := pow2Floor(d)
+				if q != d {
+					folds++
+				}
+				steps += bits.Len(uint(q)) - 1
+			}
+			add(folds, n, true)
+			for i := 1; i <= steps; i++ {
+				add(1, n/float64(int(1)<<i), true)
+			}
+			for i := steps; i >= 1; i-- {
+				add(1, n/float64(int(1)<<i), false)
+			}
+			add(folds, n, false)
+		} else if l != nil && len(l.Dims) > 0 {
 			dimRounds(l.Dims, n, true)
 		} else {
 			dimRounds([]int{p}, n, true)

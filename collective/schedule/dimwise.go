@@ -30,6 +30,10 @@ type dimLevel struct {
 // dimwise builds Torus, Hierarchical and Swing: the levels of this rank,
 // then the recursive reduce-scatter / all-reduce / all-gather over them.
 func (b *builder) dimwise() {
+	if l := b.p.Layout; b.p.Algo == Swing && l != nil && multiDim(l.Dims) {
+		b.swingTorus()
+		return
+	}
 	lv, err := levelsOf(b.p)
 	if err != nil {
 		b.fail(err)
@@ -411,4 +415,175 @@ func (b *builder) multiRing() {
 			}
 		}
 	}
+}
+
+// multiDim reports whether more than one dimension of dims has more than
+// one rank.
+func multiDim(dims []int) bool {
+	k := 0
+	for _, d := range dims {
+		if d > 1 {
+			k++
+		}
+	}
+	return k > 1
+}
+
+// swingTorus builds Swing over all dimensions of Layout.Dims at once, as on
+// a multidimensional torus in De Sensi et al. (NSDI 2024): the steps cycle
+// through the dimensions, step t taking the next of dimension d's lg q_d
+// Swing steps (partner swingPeer along d), so that consecutive steps use
+// different dimensions' links and every partner is at most |rho| hops
+// away along one dimension.
+//
+// Each dimension d runs on its first q_d = pow2Floor(Dims[d]) coordinates;
+// a rank whose coordinate c_d >= q_d (and c_e < q_e for e < d) first folds
+// its buffer onto the rank at c_d - q_d, after the ranks that fold onto it
+// in earlier dimensions have, and gets the result back last. The core
+// grid of prod q_d = 2^T ranks then reduce-scatters over 2^T blocks, Rabenseifner-style:
+// a rank's block index takes, most significant first, the bit that each
+// step fixes (the dimension's swingSlots bit of that step), so that after
+// step t a rank owns an aligned run of 2^(T-t-1) blocks, the half of the
+// run it shared with its partner on its own side. The all-gather replays
+// the steps backwards. Tags: phase<<28 | t*C + chunk (t the global step;
+// two ranks meet at most once in the folds and once per step).
+func (b *builder) swingTorus() {
+	l := b.p.Layout
+	dims, n := l.Dims, b.p.Count
+	idx := b.p.Rank
+	if l.Grid != nil {
+		idx = position(l.Grid, b.p.Rank)
+	}
+	nd := len(dims)
+	c, q, stride := make([]int, nd), make([]int, nd), make([]int, nd)
+	s := 1
+	for d, k := range dims {
+		stride[d], c[d], q[d] = s, idx/s%k, pow2Floor(k)
+		s *= k
+	}
+	rankAt := func(d, x int) int { // the rank at c with c[d] = x
+		i := idx + (x-c[d])*stride[d]
+		if l.Grid != nil {
+			return l.Grid[i]
+		}
+		return i
+	}
+	src := In
+	if b.p.InPlace {
+		src = Out
+	}
+	all := func(buf Buf) Region { return Region{buf, 0, n} }
+	// Folds: receive from the extras of each dimension up to the one in
+	// which this rank is an extra itself, if any.
+	var extras []int // ranks folded onto this one, in order
+	for d := range nd {
+		if c[d] >= q[d] {
+			peer := rankAt(d, c[d]-q[d])
+			b.stage(dimLeg(peer, all(src), phaseDimFold, 0, false), nil, nil, nil)
+			b.stage(nil, dimLeg(peer, all(Out), phaseDimUnfold, 0, false), nil, nil)
+			b.unfold(extras)
+			return
+		}
+		if c[d]+q[d] < dims[d] {
+			e := rankAt(d, c[d]+q[d])
+			var fill *Region
+			if src == In {
+				f := all(In)
+				fill = &f
+			}
+			b.stage(nil, dimLeg(e, all(Out), phaseDimFold, 0, true), fill, nil)
+			src = Out
+			extras = append(extras, e)
+		}
+	}
+	// The step sequence: round r takes step r of every dimension that has
+	// one.
+	type swingStep struct{ d, j int }
+	var seq []swingStep
+	lg := make([]int, nd)
+	slots := make([][]int, nd)
+	for d := range nd {
+		for 1<<lg[d] < q[d] {
+			lg[d]++
+		}
+		if q[d] > 1 {
+			sl, err := swingSlots(q[d])
+			if err != nil {
+				b.fail(err)
+				return
+			}
+			slots[d] = sl
+		}
+	}
+	for r := 0; len(seq) < sumInts(lg); r++ {
+		for d := range nd {
+			if r < lg[d] {
+				seq = append(seq, swingStep{d, r})
+			}
+		}
+	}
+	T := len(seq)
+	P := 1 << T
+	// block returns the block index of the core rank at coordinates x.
+	block := func(x []int) int {
+		v := 0
+		for _, st := range seq {
+			v = v<<1 | slots[st.d][x[st.d]]>>(lg[st.d]-1-st.j)&1
+		}
+		return v
+	}
+	span := func(buf Buf, lo, w int) Region {
+		o := blockOff(n, P, lo)
+		return Region{buf, o, blockOff(n, P, lo+w) - o}
+	}
+	mine := block(c)
+	peers := make([]int, T)
+	theirs := make([]int, T)
+	u := make([]int, nd)
+	for t, st := range seq {
+		copy(u, c)
+		u[st.d] = swingPeer(c[st.d], st.j, q[st.d])
+		peers[t], theirs[t] = rankAt(st.d, u[st.d]), block(u)
+	}
+	cn := int64(nchunks(n, b.chunk))
+	from := src
+	for t := range T {
+		w := P >> (t + 1)
+		keep, give := mine&^(w-1), theirs[t]&^(w-1)
+		var fill *Region
+		if from == In {
+			f := span(In, keep, w)
+			fill = &f
+		}
+		tag := int64(t) * cn
+		b.stage(dimLeg(peers[t], span(from, give, w), phaseDimRS, tag, false),
+			dimLeg(peers[t], span(Out, keep, w), phaseDimRS, tag, true), fill, nil)
+		from = Out
+	}
+	if T == 0 && from == In {
+		b.copyStep(all(In), all(Out))
+	}
+	for t := T - 1; t >= 0; t-- {
+		w := P >> (t + 1)
+		tag := int64(t) * cn
+		b.stage(dimLeg(peers[t], span(Out, mine&^(w-1), w), phaseDimAG, tag, false),
+			dimLeg(peers[t], span(Out, theirs[t]&^(w-1), w), phaseDimAG, tag, false), nil, nil)
+	}
+	b.unfold(extras)
+}
+
+// unfold sends the result to the ranks that folded onto this one, the
+// last folded first.
+func (b *builder) unfold(extras []int) {
+	for i := len(extras) - 1; i >= 0; i-- {
+		b.stage(dimLeg(extras[i], Region{Out, 0, b.p.Count}, phaseDimUnfold, 0, false), nil, nil, nil)
+	}
+}
+
+func sumInts(a []int) int {
+	s := 0
+	for _, x := range a {
+		s += x
+	}
+	return s
 }
