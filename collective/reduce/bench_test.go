@@ -79,14 +79,17 @@ func BenchmarkFinish(b *testing.B) {
 }
 
 // BenchmarkVsCopy reports Apply's throughput as a percentage of copy's
-// (metric %copy) on the same buffers, for the float ops and the
-// cache-resident sizes. It times batches of copy(dst, src) and of
-// Apply(op, dt, dst, src) alternately and keeps each one's fastest batch, so
-// that load from other processes, which slows both, mostly cancels out.
+// (metric %copy) on the same buffers: every dtype at 32 KiB, and Float32 and
+// Float64 also at 4 KiB and 256 KiB. It times batches of copy(dst, src) and
+// of Apply(op, dt, dst, src) alternately and keeps each one's fastest batch,
+// so that load from other processes, which slows both, mostly cancels out.
 func BenchmarkVsCopy(b *testing.B) {
 	for _, op := range []Op{Sum, Prod, Min, Max} {
-		for _, dt := range []DType{Float32, Float64} {
+		for _, dt := range allDTypes {
 			for _, sz := range benchSizes[:3] {
+				if sz.name != "32KiB" && dt != Float32 && dt != Float64 {
+					continue
+				}
 				b.Run(fmt.Sprintf("%v/%v/%s", op, dt, sz.name), func(b *testing.B) {
 					benchVsCopy(b, op, dt, sz.bytes)
 				})

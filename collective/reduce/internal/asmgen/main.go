@@ -95,13 +95,18 @@ func main() {
 			consts = []Mem{signF32}
 		}
 		vectorKernel(k.name, 2, consts, func(d, s Mem) {
-			for _, off := range []int{0, 16} {
+			// Convert back into registers and store 32 bytes at once:
+			// VCVTPS2PH to memory is slower than to a register.
+			var h [2]VecVirtual
+			for i, off := range []int{0, 16} {
 				x, y := YMM(), YMM()
 				VCVTPH2PS(d.Offset(off), x)
 				VCVTPH2PS(s.Offset(off), y)
-				r := k.op(x, y)
-				VCVTPS2PH(Imm(0), r, d.Offset(off))
+				h[i] = YMM()
+				VCVTPS2PH(Imm(0), k.op(x, y), h[i].AsX())
 			}
+			VINSERTI128(Imm(1), h[1].AsX(), h[0], h[0])
+			VMOVDQU(h[0], d)
 		})
 	}
 
