@@ -363,7 +363,8 @@ type Endpoint struct {
 	peers      []*link // nil where there is no link
 	log        *slog.Logger
 
-	closed    atomic.Bool
+	closed    atomic.Bool // Close was called: sends fail, frames read are dropped
+	stop      atomic.Bool // Close's linger is over: readers stop
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per incoming ring
 }
@@ -434,7 +435,7 @@ func (e *Endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 	}
 	h.Src = int32(e.rank)
 	h.Len = uint32(len(payload))
-	check := func() error { return l.sendCheck(ctx) }
+	check := func(slow bool) error { return l.sendCheck(ctx, slow) }
 	l.mu.Lock()
 	if l.released {
 		l.mu.Unlock()
@@ -466,7 +467,7 @@ func (e *Endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 }
 
 // sendCheck ends a wait for room in the ring to l's peer.
-func (l *link) sendCheck(ctx context.Context) error {
+func (l *link) sendCheck(ctx context.Context, slow bool) error {
 	if l.e.closed.Load() {
 		return transport.ErrClosed
 	}
@@ -476,8 +477,10 @@ func (l *link) sendCheck(ctx context.Context) error {
 	if l.out.consClosed.Load() != 0 {
 		return errPeerClosed
 	}
-	if err := l.peerGone(); err != nil {
-		return err
+	if slow {
+		if err := l.peerGone(); err != nil {
+			return err
+		}
 	}
 	if ctx.Done() != nil {
 		if ctx.Err() != nil {
@@ -489,8 +492,8 @@ func (l *link) sendCheck(ctx context.Context) error {
 
 // recvCheck ends a wait for data from l's peer: io.EOF once the peer has
 // closed its end and everything it wrote has been read.
-func (l *link) recvCheck() error {
-	if l.e.closed.Load() {
+func (l *link) recvCheck(slow bool) error {
+	if l.e.stop.Load() {
 		return transport.ErrClosed
 	}
 	if err := l.failure(); err != nil {
@@ -499,7 +502,10 @@ func (l *link) recvCheck() error {
 	if l.in.prodClosed.Load() != 0 && l.in.head.Load() == l.cons.tail {
 		return io.EOF // the producer stores its last head before closing
 	}
-	return l.peerGone()
+	if slow {
+		return l.peerGone()
+	}
+	return nil
 }
 
 // peerGone reports the peer's process having exited.
@@ -552,7 +558,7 @@ func wake(s *segment) {
 // peer fails too.
 type payloadReader struct {
 	l     *link
-	check func() error
+	check checkFunc
 }
 
 func (r *payloadReader) Read(b []byte) (int, error) {
@@ -596,7 +602,7 @@ func (e *Endpoint) readLoop(l *link) {
 
 // readFrame reads and delivers one frame. It returns io.EOF only for a peer
 // that closed at a frame boundary.
-func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transport.Header, check func() error) error {
+func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transport.Header, check checkFunc) error {
 	start := l.cons.tail
 	if err := l.cons.readFull(hb, check); err != nil {
 		if err == io.EOF && l.cons.tail != start {
@@ -613,11 +619,21 @@ func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transpor
 	return e.mux.DeliverFrom(h, prd)
 }
 
+// closeLinger bounds how long Close keeps reading (and dropping) what peers
+// still write, waiting for them to close their side, as a TCP endpoint
+// lingers after half-closing its sockets: a peer that is blocked writing a
+// frame to this rank, or about to, then finishes it and goes on to read the
+// frames this rank sent before closing (such as a failure notice) instead of
+// failing on the closed ring first.
+const closeLinger = 2 * time.Second
+
 // Close fails pending receives with transport.ErrClosed (it fails the Mux,
-// which other transports sharing it see too), marks every ring closed from
-// this side, so that peers read every frame already written and then fail
-// this rank's link, waits for the reader goroutines, and unmaps the rings.
-// It is safe to call more than once; later calls return at once.
+// which other transports sharing it see too) and marks every outgoing ring
+// closed, so that peers read every frame already written and then fail this
+// rank's link. It keeps draining the incoming rings until each peer has
+// closed its side too, for at most closeLinger, then marks them closed,
+// waits for the reader goroutines and unmaps the rings. It is safe to call
+// more than once; later calls return at once.
 func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
@@ -627,11 +643,28 @@ func (e *Endpoint) Close() error {
 				continue
 			}
 			l.out.prodClosed.Store(1)
-			l.in.consClosed.Store(1)
 			wake(l.out)
+		}
+		done := make(chan struct{})
+		go func() {
+			e.readers.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(closeLinger)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		e.stop.Store(true)
+		for _, l := range e.peers {
+			if l == nil {
+				continue
+			}
+			l.in.consClosed.Store(1)
 			wake(l.in)
 		}
-		e.readers.Wait()
+		<-done
 		for _, l := range e.peers {
 			if l == nil {
 				continue

@@ -29,17 +29,34 @@ func procStart(pid int) (start uint64, alive bool) {
 	if i < 0 {
 		return 0, false
 	}
-	fields := bytes.Fields(b[i+1:])
-	// fields[0] is field 3 (state); field 22 is fields[19].
-	if len(fields) < 20 {
+	// After ')': " S ppid ..." — field 3 (state) is the first, field 22
+	// (starttime) the twentieth.
+	var field [20][]byte
+	k := 0
+	for j := i + 1; j < len(b) && k < len(field); {
+		for j < len(b) && b[j] == ' ' {
+			j++
+		}
+		e := j
+		for e < len(b) && b[e] != ' ' && b[e] != '\n' {
+			e++
+		}
+		if e > j {
+			field[k] = b[j:e]
+			k++
+		}
+		j = e + 1
+	}
+	if k < len(field) {
 		return 0, false
 	}
-	switch fields[0][0] {
+	switch field[0][0] {
 	case 'Z', 'X', 'x':
 		return 0, false
 	}
-	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
+	var err2 error
+	start, err2 = strconv.ParseUint(string(field[19]), 10, 64)
+	if err2 != nil {
 		return 0, false
 	}
 	return start, true

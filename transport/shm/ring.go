@@ -23,11 +23,15 @@ const (
 // while the rest is still being copied in.
 const PublishBytes = 64 << 10
 
+// checkFunc ends a wait with its error. It is called before every sleep
+// with slow false, and with slow true after a sleep that ended without
+// progress (a timeout, mostly), when it should also make the costlier checks
+// (is the peer process alive?).
+type checkFunc func(slow bool) error
+
 // await waits until counter no longer holds old, and returns its new value.
-// flag is this side's waiting flag, word the futex word of counter. check,
-// called before every sleep and after every wake-up, ends the wait with its
-// error.
-func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32, check func() error) (uint64, error) {
+// flag is this side's waiting flag, word the futex word of counter.
+func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32, check checkFunc) (uint64, error) {
 	for range spinIters {
 		if v := counter.Load(); v != old {
 			return v, nil
@@ -39,8 +43,8 @@ func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32
 			return v, nil
 		}
 	}
-	for {
-		if err := check(); err != nil {
+	for slow := false; ; slow = true {
+		if err := check(slow); err != nil {
 			return old, err
 		}
 		// Announce the sleep, then look again: the other side stores the
@@ -81,7 +85,7 @@ type producer struct {
 // PublishBytes, at the end of the ring, or where the ring is full), and at
 // the end when flush is set. It returns the number of bytes written when
 // check fails.
-func (p *producer) write(b []byte, flush bool, check func() error) (int, error) {
+func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 	s := p.seg
 	size := uint64(len(s.data))
 	done := 0
@@ -125,7 +129,7 @@ type consumer struct {
 
 // read copies up to len(b) bytes (at least one, len(b) > 0) out of the
 // ring, waiting with check while it is empty, and publishes the new tail.
-func (c *consumer) read(b []byte, check func() error) (int, error) {
+func (c *consumer) read(b []byte, check checkFunc) (int, error) {
 	s := c.seg
 	if c.head == c.tail {
 		c.head = s.head.Load()
@@ -147,7 +151,7 @@ func (c *consumer) read(b []byte, check func() error) (int, error) {
 }
 
 // readFull fills b, as io.ReadFull.
-func (c *consumer) readFull(b []byte, check func() error) error {
+func (c *consumer) readFull(b []byte, check checkFunc) error {
 	for len(b) > 0 {
 		n, err := c.read(b, check)
 		if err != nil {
