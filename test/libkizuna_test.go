@@ -15,7 +15,8 @@ import (
 // Tests of the C ABI (cmd/libkizuna): the shared library is built once per
 // test binary, then a C program (cmd/libkizuna/testdata/kztest.c) and the
 // Python example (examples/python/allreduce.py, ctypes + NumPy) run as the
-// ranks of `kizuna run -np 3` jobs. They need gcc, and for Python
+// ranks of `kizuna run -np 3` jobs. They need gcc (and g++ to check that
+// the header compiles as C++), and for Python
 // /usr/bin/python3 with NumPy (Debian: python3-numpy): without them they
 // skip, or fail with CI=true.
 
@@ -95,6 +96,26 @@ func TestLibkizunaC(t *testing.T) {
 
 	out := runJob(t, "-np", "3", "--", prog, t.TempDir())
 	checkRanks(t, out, 3, `(?m)^rank %d of %d: ok \d{6,} checks$`)
+
+	// The header also compiles as C++, and links (its declarations are
+	// extern "C").
+	t.Run("C++", func(t *testing.T) {
+		need(t, "g++")
+		src := filepath.Join(t.TempDir(), "hdr.cc")
+		code := "#include \"libkizuna.h\"\n#include <cstdio>\n" +
+			"int main() { int rc = kz_size(); std::printf(\"%d %s\\n\", rc, kz_strerror(rc)); return rc == KZ_ERR_STATE ? 0 : 1; }\n"
+		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bin := strings.TrimSuffix(src, ".cc")
+		cxx := exec.Command("g++", "-Wall", "-Wextra", "-Werror", "-o", bin, src, "-I", dir, "-L", dir, "-lkizuna", "-Wl,-rpath,"+dir)
+		if out, err := cxx.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(cxx.Args, " "), err, out)
+		}
+		if out, err := exec.Command(bin).CombinedOutput(); err != nil || string(out) != "-2 KZ_ERR_STATE\n" {
+			t.Errorf("C++ program: %v, output %q; want \"-2 KZ_ERR_STATE\\n\"", err, out)
+		}
+	})
 
 	// Outside any launcher, kz_init makes a job of one rank.
 	cmd := exec.Command(prog, t.TempDir())

@@ -101,6 +101,28 @@ func TestLifeCycle(t *testing.T) {
 	}
 }
 
+// TestAbort: after kz_abort every call fails with KZ_ERR_ABORTED, until
+// kz_finalize.
+func TestAbort(t *testing.T) {
+	reset(t)
+	ctx := context.Background()
+	if err := initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := abort(); err != nil {
+		t.Fatalf("abort() = %v; want nil", err)
+	}
+	f := []float32{1}
+	for range 2 {
+		if err := allReduce(ctx, unsafe.Pointer(&f[0]), unsafe.Pointer(&f[0]), 1, 0, 0); classify(err) != codeAborted {
+			t.Errorf("allReduce after abort = %v (code %d); want code %d", err, classify(err), codeAborted)
+		}
+	}
+	if err := finalize(); err != nil {
+		t.Errorf("finalize() after abort = %v; want nil", err)
+	}
+}
+
 // TestInPlace: the operations work on the caller's memory: the result
 // appears in the very buffer passed, and an out-of-place call leaves send
 // alone.
