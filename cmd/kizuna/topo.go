@@ -16,7 +16,7 @@ import (
 	"github.com/kizuna-hpc/kizuna/topology"
 )
 
-const topoUsage = `Usage: kizuna topo -topology SPEC [-np N] [-placement P] [-algo LIST] [-json] [-svg FILE]
+const topoUsage = `Usage: kizuna topo -topology SPEC [-np N] [-placement P] [-hosts LIST] [-algo LIST] [-json] [-svg FILE]
 
 Builds every rank's all-reduce schedule for each algorithm on a network,
 routes each step's messages and prints, per algorithm: the longest route
@@ -62,7 +62,8 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	var (
 		spec    = fs.String("topology", "", "network spec: flat:N, torus:AxB..., mesh:AxB..., tofu:XxYxZ, dragonfly:groups=G,routers=A,nodes=P, fugaku, aurora")
 		np      = fs.Int("np", 0, "ranks (default: one per node)")
-		place   = fs.String("placement", "linear", "placement: linear[:K] or random:SEED[:K]")
+		place   = fs.String("placement", "linear", "placement: linear[:K], random:SEED[:K], file:PATH (JSON placement file) or coords:C0;C1;... (each rank's coordinates)")
+		hosts   = fs.String("hosts", "", "comma list of each rank's host name, for -placement file:PATH (default -np: the length of the list)")
 		algos   = fs.String("algo", "", "comma list of algorithms (ring, ring-naive, tree, hd, rd, torus, hier, swing, multiring); default: all available")
 		jsonOut = fs.Bool("json", false, "print one JSON object per algorithm instead of the table")
 		svgFile = fs.String("svg", "", "write an SVG drawing of the network and the embedded ring to FILE")
@@ -83,7 +84,16 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("topo: -topology: %w", err)
 	}
+	var info []topology.RankInfo
+	if *hosts != "" {
+		for _, h := range strings.Split(*hosts, ",") {
+			info = append(info, topology.RankInfo{Host: strings.TrimSpace(h)})
+		}
+	}
 	n := *np
+	if n == 0 && info != nil {
+		n = len(info)
+	}
 	switch {
 	case n < 0:
 		return fmt.Errorf("topo: -np %d: want at least 1", n)
@@ -97,7 +107,10 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	case n > topo.MaxRanks:
 		return fmt.Errorf("topo: -np %d: at most %d ranks (the analysis grows as ranks squared)", n, topo.MaxRanks)
 	}
-	p, err := topology.Place(t, *place, n)
+	if info != nil && len(info) != n {
+		return fmt.Errorf("topo: -hosts names %d hosts for %d ranks", len(info), n)
+	}
+	p, err := topology.PlaceBy(t, *place, n, info)
 	if err != nil {
 		return fmt.Errorf("topo: -placement: %w", err)
 	}
@@ -125,7 +138,7 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if *svgFile != "" {
 		var b strings.Builder
-		writeSVG(&b, t, p, l.Ring)
+		writeSVG(&b, t, p, *place, l.Ring)
 		if err := os.WriteFile(*svgFile, []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("topo: -svg: %w", err)
 		}
@@ -211,131 +224,4 @@ func fmtBytes(b int64) string {
 		}
 	}
 	return fmt.Sprintf("%dB", b)
-}
-
-// svgCell is the distance between neighbouring nodes in a drawing.
-const svgCell = 24.0
-
-// nodePositions lays out t's nodes in 2-D:
-//
-//   - a 1-D torus or mesh: a row;
-//   - 2-D: a grid, first coordinate down, second across;
-//   - 3-D and more: the last two coordinates as a 2-D slice, the slices
-//     (all leading coordinates, in node order) side by side, in one row for
-//     3-D and wrapped into a near-square block of slices beyond;
-//   - a dragonfly: each group's routers on a small circle, the groups on a
-//     big circle, a router's nodes just outside its router;
-//   - flat: a circle.
-func nodePositions(t topology.Topology, nodes int) (xs, ys []float64, w, h float64) {
-	xs, ys = make([]float64, nodes), make([]float64, nodes)
-	switch tt := t.(type) {
-	case *topology.GridNet:
-		shape := tt.Shape()
-		rows, cols := 1, shape[len(shape)-1]
-		if len(shape) >= 2 {
-			rows = shape[len(shape)-2]
-		}
-		slices := nodes / (rows * cols)
-		perRow := slices
-		if len(shape) > 3 {
-			perRow = int(math.Ceil(math.Sqrt(float64(slices))))
-		}
-		sw, sh := float64(cols+1)*svgCell, float64(rows+1)*svgCell
-		for n := range nodes {
-			c := topology.Coord(t, n)
-			s := n / (rows * cols)
-			x := float64(c[len(c)-1])
-			y := 0.0
-			if len(c) >= 2 {
-				y = float64(c[len(c)-2])
-			}
-			xs[n] = svgCell + float64(s%perRow)*sw + x*svgCell
-			ys[n] = svgCell + float64(s/perRow)*sh + y*svgCell
-		}
-		return xs, ys, float64(perRow)*sw + svgCell, float64((slices+perRow-1)/perRow)*sh + svgCell
-	case *topology.Dragonfly:
-		g, a, k := tt.Groups, tt.Routers, tt.NodesPerRouter
-		small := svgCell * float64(a*(k+1)) / (2 * math.Pi) * 1.2
-		small = max(small, svgCell)
-		big := max((2*small+2*svgCell)*float64(g)/(2*math.Pi), 2*small)
-		c := big + small + 2*svgCell
-		for n := range nodes {
-			gi, ri, ni := n/(a*k), n/k%a, n%k
-			ga := 2 * math.Pi * float64(gi) / float64(g)
-			gx, gy := c+big*math.Cos(ga), c+big*math.Sin(ga)
-			ra := 2*math.Pi*float64(ri)/float64(a) + 2*math.Pi*float64(ni-(k-1)/2)/float64(a*(k+1))
-			r := small + svgCell*0.6
-			xs[n], ys[n] = gx+r*math.Cos(ra), gy+r*math.Sin(ra)
-		}
-		return xs, ys, 2 * c, 2 * c
-	}
-	r := max(svgCell*float64(nodes)/(2*math.Pi), 2*svgCell)
-	c := r + svgCell
-	for n := range nodes {
-		a := 2 * math.Pi * float64(n) / float64(nodes)
-		xs[n], ys[n] = c+r*math.Cos(a), c+r*math.Sin(a)
-	}
-	return xs, ys, 2 * c, 2 * c
-}
-
-// writeSVG draws t's nodes (one <circle class="node"> each, with the ranks
-// placed on it in its title; dragonfly routers as <rect class="router">)
-// and the ring as arrows from each rank's node to the next rank's node
-// (steps within one node are not drawn). A Flat of any size is drawn with
-// one node per placed node.
-func writeSVG(w io.Writer, t topology.Topology, p topology.Placement, ring []int) {
-	nodes := t.Nodes()
-	if nodes == 0 {
-		for _, n := range p.Nodes {
-			nodes = max(nodes, n+1)
-		}
-	}
-	xs, ys, wd, ht := nodePositions(t, nodes)
-	ranksOn := make([][]int, nodes)
-	for r, n := range p.Nodes {
-		ranksOn[n] = append(ranksOn[n], r)
-	}
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f">
-<title>%s: %d ranks, embedded ring</title>
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="5" markerHeight="5" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#c03"/></marker></defs>
-<rect width="100%%" height="100%%" fill="white"/>
-`, wd, ht, wd, ht, t.Name(), p.Ranks())
-	if d, ok := t.(*topology.Dragonfly); ok {
-		// A router sits at the mean of its nodes.
-		for r := range d.Groups * d.Routers {
-			x, y := 0.0, 0.0
-			for j := range d.NodesPerRouter {
-				x += xs[r*d.NodesPerRouter+j]
-				y += ys[r*d.NodesPerRouter+j]
-			}
-			x, y = x/float64(d.NodesPerRouter), y/float64(d.NodesPerRouter)
-			fmt.Fprintf(w, `<rect class="router" x="%.1f" y="%.1f" width="6" height="6" fill="#888"/>`+"\n", x-3, y-3)
-		}
-	}
-	fmt.Fprintln(w, `<g class="nodes" stroke="#333" stroke-width="1">`)
-	for n := range nodes {
-		fill := "#eee"
-		if len(ranksOn[n]) > 0 {
-			fill = "#9cf"
-		}
-		fmt.Fprintf(w, `<circle class="node" cx="%.1f" cy="%.1f" r="%.1f" fill="%s"><title>node %d %v ranks %v</title></circle>`+"\n",
-			xs[n], ys[n], svgCell*0.3, fill, n, topology.Coord(t, n), ranksOn[n])
-	}
-	fmt.Fprintln(w, `</g>`)
-	fmt.Fprintln(w, `<g class="ring" stroke="#c03" stroke-width="1.5" marker-end="url(#arrow)">`)
-	for i, r := range ring {
-		a, b := p.Nodes[r], p.Nodes[ring[(i+1)%len(ring)]]
-		if a == b {
-			continue
-		}
-		// Stop short of the circles so that the arrow heads show.
-		dx, dy := xs[b]-xs[a], ys[b]-ys[a]
-		d := math.Hypot(dx, dy)
-		s := svgCell * 0.3 / d
-		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`+"\n",
-			xs[a]+dx*s, ys[a]+dy*s, xs[b]-dx*s, ys[b]-dy*s)
-	}
-	fmt.Fprintln(w, `</g>`)
-	fmt.Fprintln(w, `</svg>`)
 }

@@ -100,20 +100,23 @@ func TestTopoErrors(t *testing.T) {
 }
 
 // TestTopoSVG: the drawing is well-formed XML with one node circle per
-// node and one ring line per step between distinct nodes.
+// node, one ring step (a path) per step between distinct nodes, and one
+// link per network link (a torus's wrap-around links included; a
+// dragonfly's local, global and injection links).
 func TestTopoSVG(t *testing.T) {
 	tests := []struct {
-		spec        string
-		np          string
-		nodes, ring int
+		spec               string
+		np                 string
+		nodes, ring, links int
 	}{
-		{"torus:4x5", "20", 20, 20},
-		{"torus:3x3x3", "27", 27, 27},
-		{"torus:2x2x2x2", "16", 16, 16},
-		{"mesh:4", "4", 4, 4},
-		{"dragonfly:groups=3,routers=2,nodes=2", "12", 12, 12},
-		{"flat:5", "5", 5, 5},
-		{"torus:4x4", "32", 16, 16}, // two ranks per node: steps within a node are not drawn
+		{"torus:4x5", "20", 20, 20, 40},
+		{"torus:3x3x3", "27", 27, 27, 81},
+		{"torus:2x2x2x2", "16", 16, 16, 32},
+		{"mesh:4", "4", 4, 4, 3},
+		{"dragonfly:groups=3,routers=2,nodes=2", "12", 12, 12, 3 + 3 + 12}, // local, global (parallel lanes drawn once), inject
+		{"flat:5", "5", 5, 5, 0},
+		{"torus:4x4", "32", 16, 16, 32}, // two ranks per node: steps within a node are not drawn
+		{"tofu:1x1x1", "12", 12, 12, 6 + 12 + 6}, // A, B (3-rings), C
 	}
 	for _, tt := range tests {
 		file := filepath.Join(t.TempDir(), "t.svg")
@@ -125,7 +128,7 @@ func TestTopoSVG(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nodes, lines := 0, 0
+		count := map[string]int{}
 		dec := xml.NewDecoder(bytes.NewReader(data))
 		for {
 			tok, err := dec.Token()
@@ -135,25 +138,55 @@ func TestTopoSVG(t *testing.T) {
 			if err != nil {
 				t.Fatalf("topo -svg %s: not well-formed XML: %v", tt.spec, err)
 			}
-			se, ok := tok.(xml.StartElement)
-			if !ok {
-				continue
-			}
-			class := ""
-			for _, a := range se.Attr {
-				if a.Name.Local == "class" {
-					class = a.Value
+			if se, ok := tok.(xml.StartElement); ok {
+				for _, a := range se.Attr {
+					if a.Name.Local == "class" {
+						count[se.Name.Local+"."+a.Value]++
+					}
 				}
 			}
-			switch {
-			case se.Name.Local == "circle" && class == "node":
-				nodes++
-			case se.Name.Local == "line":
-				lines++
-			}
 		}
-		if nodes != tt.nodes || lines != tt.ring {
-			t.Errorf("topo -svg %s -np %s: %d node circles, %d ring lines; want %d, %d", tt.spec, tt.np, nodes, lines, tt.nodes, tt.ring)
+		if got := count["circle.node"]; got != tt.nodes {
+			t.Errorf("topo -svg %s -np %s: %d node circles; want %d", tt.spec, tt.np, got, tt.nodes)
+		}
+		if got := count["path.step"]; got != tt.ring {
+			t.Errorf("topo -svg %s -np %s: %d ring steps; want %d", tt.spec, tt.np, got, tt.ring)
+		}
+		if got := count["path.link"] + count["line.link"]; got != tt.links {
+			t.Errorf("topo -svg %s -np %s: %d links; want %d", tt.spec, tt.np, got, tt.links)
+		}
+	}
+}
+
+// TestTopoPlacementFile: -placement file:PATH with -hosts, and coords:,
+// place ranks as the file says (two ranks per host here).
+func TestTopoPlacementFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "place.json")
+	if err := os.WriteFile(path, []byte(`{"hosts": {"a": [0, 0], "b": [0, 1], "c": [1, 1], "d": [1, 0]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string // in the output's first line
+		err  string
+	}{
+		{[]string{"-placement", "file:" + path, "-hosts", "a,a,b,b,c,c,d,d"}, "8 ranks, placement file:", ""},
+		{[]string{"-placement", "coords:0,0;1,1;0,1;1,0"}, "4 ranks, placement coords:", ""},
+		{[]string{"-placement", "file:" + path, "-hosts", "a,x"}, "", `no coordinates for rank 1 (host "x")`},
+		{[]string{"-placement", "file:" + path, "-hosts", "a,b", "-np", "3"}, "", "2 hosts for 3 ranks"},
+		{[]string{"-placement", "coords:0,0;2,0", "-np", "2"}, "", "dimension 0 is 2"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		args := append([]string{"-topology", "torus:2x2", "-algo", "ring,multiring"}, tt.args...)
+		err := topoCmd(args, &out, io.Discard)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("topo %q = %v; want an error mentioning %q", args, err, tt.err)
+		case tt.err == "" && err != nil:
+			t.Errorf("topo %q = %v", args, err)
+		case tt.err == "" && !strings.Contains(out.String(), tt.want):
+			t.Errorf("topo %q printed %q; want it to mention %q", args, out.String(), tt.want)
 		}
 	}
 }

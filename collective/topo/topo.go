@@ -22,8 +22,9 @@ var ErrTooLarge = errors.New("topo: too many ranks to analyse")
 
 // LayoutFor derives a schedule.Layout for the ranks of placement p on t:
 //
-//   - Ring is EmbedRing's order and Rings are EmbedRings' edge-disjoint
-//     rings (at most schedule.MaxRings; the first is Ring).
+//   - Ring is EmbedRing's order (the regular node cycle: a modular Gray
+//     code on a torus) and Rings are EmbedRings' edge-disjoint rings (at
+//     most schedule.MaxRings), which need not include Ring.
 //   - Dims and Grid, on a torus, mesh or Tofu-D (any topology.GridNet):
 //     when p puts exactly k ranks on every node of t (k = 1: one rank per
 //     node), Dims is the network shape in topology's coordinate order,
@@ -47,7 +48,11 @@ func LayoutFor(t topology.Topology, p topology.Placement) (*schedule.Layout, err
 	if err != nil {
 		return nil, fmt.Errorf("topo: layout on %s: %w", t.Name(), err)
 	}
-	l := &schedule.Layout{Ring: rings[0].Ranks}
+	ring, err := topology.EmbedRing(t, p)
+	if err != nil {
+		return nil, fmt.Errorf("topo: layout on %s: %w", t.Name(), err)
+	}
+	l := &schedule.Layout{Ring: ring.Ranks}
 	for _, r := range rings {
 		l.Rings = append(l.Rings, r.Ranks)
 	}

@@ -138,8 +138,12 @@ func TestLayoutFor(t *testing.T) {
 		if !slices.Equal(l.Dims, tt.dims) {
 			t.Errorf("LayoutFor(%s, %s, %d).Dims = %v; want %v", tt.spec, tt.place, tt.ranks, l.Dims, tt.dims)
 		}
-		if len(l.Ring) != p.Ranks() || len(l.Rings) < 1 || !slices.Equal(l.Rings[0], l.Ring) {
-			t.Errorf("LayoutFor(%s).Ring = %v, Rings[0] = %v; want a ring of %d equal to Rings[0]", tt.spec, l.Ring, l.Rings, p.Ranks())
+		ring, _ := topology.EmbedRing(tp, p)
+		if !slices.Equal(l.Ring, ring.Ranks) || len(l.Rings) < 1 {
+			t.Errorf("LayoutFor(%s).Ring = %v, %d Rings; want EmbedRing's %v and at least one ring", tt.spec, l.Ring, len(l.Rings), ring.Ranks)
+		}
+		if len(l.Trees) != 2 || len(l.Trees[0]) != p.Ranks() {
+			t.Errorf("LayoutFor(%s).Trees = %v; want two parent arrays of %d ranks", tt.spec, l.Trees, p.Ranks())
 		}
 		if len(l.Groups) != tt.groups {
 			t.Errorf("LayoutFor(%s, %s).Groups = %v; want %d groups", tt.spec, tt.place, l.Groups, tt.groups)
