@@ -206,7 +206,8 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			e, err := pr.Price(ctx, sim.Query{Coll: coll, Algo: a, Count: int(count), ElemSize: es, ChunkElems: int(chunkBytes / es)})
 			if errors.Is(err, sim.ErrTooLarge) {
-				fmt.Fprintf(stderr, "sim: %v skipped: %v\n", a, err)
+				fmt.Fprintf(stderr, "sim: %v skipped: %d ranks; only ring, torus and hier all-reduce have a symmetric evaluator, the others build every rank's schedule, at most %d ranks\n",
+					a, n, sim.MaxFullRanks)
 				skipped[k] = true
 				continue
 			}
