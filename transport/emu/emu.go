@@ -35,8 +35,10 @@ type Config struct {
 type Network struct {
 	cfg Config
 	mu  sync.Mutex
-	// next is, per directed link, when its last reservation ends.
-	next map[topology.Link]time.Time
+	// ids numbers the directed links routes have used; next[id] is when the
+	// link's last reservation ends.
+	ids  map[topology.Link]int
+	next []time.Time
 	// dead marks ranks whose wrapped endpoint was closed.
 	dead []bool
 	now  func() time.Time
@@ -57,16 +59,33 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if err := cfg.Place.Validate(cfg.Topo); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
-	return &Network{cfg: cfg, next: make(map[topology.Link]time.Time), dead: make([]bool, cfg.Place.Ranks()), now: time.Now}, nil
+	return &Network{cfg: cfg, ids: make(map[topology.Link]int), dead: make([]bool, cfg.Place.Ranks()), now: time.Now}, nil
 }
 
 // Config returns the network's configuration.
 func (n *Network) Config() Config { return n.cfg }
 
-// reserve books a frame of size bytes from rank src to rank dst sent at
-// now on every link of its route and returns when it is delivered.
-func (n *Network) reserve(now time.Time, src, dst, size int) time.Time {
-	route := n.cfg.Topo.Route(n.cfg.Place.Nodes[src], n.cfg.Place.Nodes[dst])
+// route returns the link ids of the route from rank src to rank dst.
+func (n *Network) route(src, dst int) []int {
+	links := n.cfg.Topo.Route(n.cfg.Place.Nodes[src], n.cfg.Place.Nodes[dst])
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ids := make([]int, len(links))
+	for i, l := range links {
+		id, ok := n.ids[l]
+		if !ok {
+			id = len(n.next)
+			n.ids[l] = id
+			n.next = append(n.next, time.Time{})
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+// reserve books a frame of size bytes sent at now on every link of route
+// (link ids from n.route) and returns when it is delivered.
+func (n *Network) reserve(now time.Time, route []int, size int) time.Time {
 	if len(route) == 0 {
 		if n.cfg.LocalBW == 0 {
 			return now
@@ -77,13 +96,13 @@ func (n *Network) reserve(now time.Time, src, dst, size int) time.Time {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	end := now
-	for _, l := range route {
-		start := n.next[l]
+	for _, id := range route {
+		start := n.next[id]
 		if start.Before(now) {
 			start = now
 		}
 		fin := start.Add(d)
-		n.next[l] = fin
+		n.next[id] = fin
 		if fin.After(end) {
 			end = fin
 		}
@@ -119,7 +138,7 @@ func (n *Network) Wrap(ep transport.Endpoint) (transport.Endpoint, error) {
 		if p == ep.Rank() {
 			continue
 		}
-		q := &peerQueue{ch: make(chan frame, QueueDepth)}
+		q := &peerQueue{ch: make(chan frame, QueueDepth), route: n.route(ep.Rank(), p)}
 		e.peers[p] = q
 		e.wg.Add(1)
 		go e.deliver(p, q)
@@ -136,9 +155,10 @@ type frame struct {
 
 // peerQueue is the delivery queue to one peer.
 type peerQueue struct {
-	ch  chan frame // QueueDepth frames: the emulated NIC send queue
-	mu  sync.Mutex
-	err error // first delivery failure, returned by later Sends
+	ch    chan frame // QueueDepth frames: the emulated NIC send queue
+	route []int      // link ids to the peer
+	mu    sync.Mutex
+	err   error // first delivery failure, returned by later Sends
 }
 
 type endpoint struct {
@@ -195,7 +215,7 @@ func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 	}
 	*buf = append((*buf)[:0], payload...)
 	f := frame{h: *h, buf: buf}
-	f.at = e.net.reserve(e.net.now(), e.Rank(), peer, len(payload))
+	f.at = e.net.reserve(e.net.now(), q.route, len(payload))
 	select {
 	case q.ch <- f:
 		return nil

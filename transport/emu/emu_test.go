@@ -87,7 +87,7 @@ func TestReserve(t *testing.T) {
 			// torus:8, so 0->2 and 1->3 go the short way, up.
 			n := network(t, "torus:8", 8, 1e6, ms) // 1000 bytes = 1 ms per link
 			for _, s := range tt.sends {
-				got := n.reserve(t0.Add(s.at), s.src, s.dst, s.bytes).Sub(t0)
+				got := n.reserve(t0.Add(s.at), n.route(s.src, s.dst), s.bytes).Sub(t0)
 				if got != s.want {
 					t.Errorf("reserve(at %v, %d->%d, %d B) = %v; want %v", s.at, s.src, s.dst, s.bytes, got, s.want)
 				}
