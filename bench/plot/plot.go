@@ -34,6 +34,10 @@ type Chart struct {
 	LogX bool
 	// XBytes labels x ticks as byte sizes (8B, 64K, 1M, 1G) instead of numbers.
 	XBytes bool
+	// LogY draws the y axis in log base 2 (for ratios: 0.5 and 2 lie
+	// equally far from 1), with a tick at every power of two in range;
+	// points with y <= 0 are left out. Otherwise y is linear from zero.
+	LogY bool
 	// RefY draws a dashed horizontal line at each of these y values, labelled
 	// with the value (for example 1 on a ratio chart).
 	RefY []float64
@@ -74,7 +78,7 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 		return fmt.Errorf("plot: size %dx%d too small", width, height)
 	}
 
-	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
+	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), 0.0
 	points := 0
 	for _, s := range c.Series {
 		if len(s.X) != len(s.Y) {
@@ -85,7 +89,7 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 				continue
 			}
 			xmin, xmax = min(xmin, s.X[i]), max(xmax, s.X[i])
-			ymax = max(ymax, s.Y[i])
+			ymin, ymax = min(ymin, s.Y[i]), max(ymax, s.Y[i])
 			points++
 		}
 	}
@@ -93,15 +97,31 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 		return ErrNoData
 	}
 	for _, r := range c.RefY {
-		if !math.IsNaN(r) && !math.IsInf(r, 0) {
-			ymax = max(ymax, r)
+		if !math.IsNaN(r) && !math.IsInf(r, 0) && (!c.LogY || r > 0) {
+			ymin, ymax = min(ymin, r), max(ymax, r)
 		}
 	}
 	if c.YMax > 0 {
 		ymax = c.YMax
 	}
-	yticks := niceTicks(ymax)
-	ytop := yticks[len(yticks)-1]
+	var yticks []float64
+	var ybot, ytop float64
+	fy := func(y float64) float64 { return y }
+	if c.LogY {
+		lo, hi := math.Floor(math.Log2(ymin)), math.Ceil(math.Log2(ymax))
+		if hi == lo {
+			hi++
+		}
+		step := math.Ceil((hi - lo) / 10)
+		for e := lo; e <= hi; e += step {
+			yticks = append(yticks, math.Exp2(e))
+		}
+		ybot, ytop = math.Exp2(lo), yticks[len(yticks)-1]
+		fy = math.Log2
+	} else {
+		yticks = niceTicks(ymax)
+		ytop = yticks[len(yticks)-1]
+	}
 
 	// x mapping
 	fx := func(x float64) float64 { return x }
@@ -113,7 +133,10 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 		lo, hi = lo-1, hi+1
 	}
 	px := func(x float64) float64 { return marginLeft + (fx(x)-lo)/(hi-lo)*plotW }
-	py := func(y float64) float64 { return marginTop + plotH - min(max(y, 0), ytop)/ytop*plotH }
+	py := func(y float64) float64 {
+		y = min(max(y, ybot), ytop)
+		return marginTop + plotH - (fy(y)-fy(ybot))/(fy(ytop)-fy(ybot))*plotH
+	}
 
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
@@ -151,7 +174,7 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 	}
 	// reference lines
 	for _, r := range c.RefY {
-		if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 || r > ytop {
+		if math.IsNaN(r) || math.IsInf(r, 0) || r < ybot || r > ytop || c.LogY && r <= 0 {
 			continue
 		}
 		y := py(r)
@@ -196,7 +219,7 @@ func (c *Chart) usable(x, y float64) bool {
 	if math.IsNaN(x) || math.IsNaN(y) || math.IsInf(x, 0) || math.IsInf(y, 0) {
 		return false
 	}
-	return !c.LogX || x > 0
+	return (!c.LogX || x > 0) && (!c.LogY || y > 0)
 }
 
 // marker draws the k-th marker shape (circle, square, diamond, triangle).

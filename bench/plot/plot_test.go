@@ -186,3 +186,27 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteSVGLogY: on a log2 y axis 0.5, 1, 2 and 4 are evenly spaced,
+// ticks are powers of two, and y <= 0 is left out.
+func TestWriteSVGLogY(t *testing.T) {
+	c := &Chart{LogX: true, LogY: true, RefY: []float64{1},
+		Series: []Series{{Name: "ratio", X: []float64{1, 2, 4, 8, 16}, Y: []float64{0.5, 1, 2, 4, 0}}}}
+	out, doc := render(t, c)
+	pts := parsePoints(t, doc.Groups[0].Polyline.Points)
+	if len(pts) != 4 {
+		t.Fatalf("drew %d points; want 4 (y=0 left out)", len(pts))
+	}
+	d0, d1, d2 := pts[0][1]-pts[1][1], pts[1][1]-pts[2][1], pts[2][1]-pts[3][1]
+	if d0 <= 0 || math.Abs(d0-d1) > 0.02 || math.Abs(d1-d2) > 0.02 {
+		t.Errorf("y steps %v %v %v; want equal and upward on a log2 axis", d0, d1, d2)
+	}
+	for _, want := range []string{"0.5", "1", "2", "4"} {
+		if !slicesContains(doc.Texts, want) {
+			t.Errorf("labels %q; want a tick %q", doc.Texts, want)
+		}
+	}
+	if !strings.Contains(out, "stroke-dasharray") {
+		t.Error("reference line at 1 missing")
+	}
+}

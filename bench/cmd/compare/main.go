@@ -434,7 +434,7 @@ func (rep *report) anyLatency() bool {
 // (operation, ranks, peer), with a reference line at 1.
 func (rep *report) chart() *plot.Chart {
 	c := &plot.Chart{Title: "Kizuna bus bandwidth / peer bus bandwidth (above 1: Kizuna faster)",
-		XLabel: "message size (bytes, log2 scale)", YLabel: "busbw ratio", LogX: true, XBytes: true, RefY: []float64{1}}
+		XLabel: "message size (bytes, log2 scale)", YLabel: "busbw ratio (log2 scale)", LogX: true, LogY: true, XBytes: true, RefY: []float64{1}}
 	ops := map[string]bool{}
 	for _, t := range rep.tables {
 		ops[t.op] = true
