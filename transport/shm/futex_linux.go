@@ -22,3 +22,7 @@ func futexWait(addr *uint32, val uint32, d time.Duration) {
 func futexWake(addr *uint32) {
 	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(^uint32(0)>>1), 0, 0, 0)
 }
+
+// osYield gives this thread's processor to another runnable thread, of any
+// process (runtime.Gosched only lets other goroutines of this one run).
+func osYield() { _, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -3,6 +3,7 @@
 package shm
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -19,3 +20,5 @@ func futexWait(addr *uint32, val uint32, d time.Duration) {
 }
 
 func futexWake(*uint32) {}
+
+func osYield() { runtime.Gosched() }

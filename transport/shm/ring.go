@@ -7,16 +7,22 @@ import (
 )
 
 // Waiting: a side that cannot go on spins on the other side's counter for
-// spinIters loads, then yields its processor up to yieldIters times, then
+// up to spinTime, then yields its processor (to the process's other
+// goroutines and, with sched_yield, to other processes such as the peer)
+// until yieldTime has passed since it began to wait, then
 // sleeps on a futex for at most WakeInterval at a time. The values were
-// chosen by measurement (see docs/performance.md, "Shared memory transport").
-const (
-	spinIters  = 200
-	yieldIters = 50
-	// WakeInterval bounds one sleep of a waiting side: how often it checks
-	// for a closed link, an exited peer or (for a sender) an ended context.
-	WakeInterval = 20 * time.Millisecond
+// chosen by measurement (see docs/performance.md, "Shared memory
+// transport"): with more ranks than cores a long spin starves the rank
+// that would make progress, and a sleep costs a wake-up of some
+// microseconds (much more on a loaded machine).
+var (
+	spinTime  = 5 * time.Microsecond
+	yieldTime = 100 * time.Microsecond
 )
+
+// WakeInterval bounds one sleep of a waiting side: how often it checks for
+// a closed link, an exited peer or (for a sender) an ended context.
+const WakeInterval = 20 * time.Millisecond
 
 // PublishBytes is the most a producer copies into the ring before it
 // publishes the new head, so that the consumer copies a large payload out
@@ -32,13 +38,24 @@ type checkFunc func(slow bool) error
 // await waits until counter no longer holds old, and returns its new value.
 // flag is this side's waiting flag, word the futex word of counter.
 func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32, check checkFunc) (uint64, error) {
-	for range spinIters {
+	start := time.Now()
+	for i := 1; ; i++ {
 		if v := counter.Load(); v != old {
 			return v, nil
 		}
+		if i%64 == 0 && time.Since(start) > spinTime {
+			break
+		}
 	}
-	for range yieldIters {
+	for time.Since(start) < yieldTime {
+		// Let the other goroutines of this process run (a reader waiting
+		// here holds a P), then the other processes (the peer may be
+		// waiting for this core).
 		runtime.Gosched()
+		if v := counter.Load(); v != old {
+			return v, nil
+		}
+		osYield()
 		if v := counter.Load(); v != old {
 			return v, nil
 		}
