@@ -44,12 +44,16 @@ func main() {
 
 // point is one measured and predicted call.
 type point struct {
-	Topology  string  `json:"topology"`
-	Algo      string  `json:"algo"`
-	Bytes     int64   `json:"bytes"`
-	Measured  float64 `json:"measured_us"`
-	Predicted float64 `json:"predicted_us"`
-	ErrPct    float64 `json:"error_pct"`
+	Topology string `json:"topology"`
+	// Calibration says which parameters predicted it: "p2p" (point-to-point
+	// runs and the reduction kernel) or "ring-fit" (fitted to ring
+	// all-reduces of other sizes).
+	Calibration string  `json:"calibration"`
+	Algo        string  `json:"algo"`
+	Bytes       int64   `json:"bytes"`
+	Measured    float64 `json:"measured_us"`
+	Predicted   float64 `json:"predicted_us"`
+	ErrPct      float64 `json:"error_pct"`
 }
 
 // calibration is what the small runs measured.
@@ -59,6 +63,9 @@ type calibration struct {
 	// between ranks 0 and 1 (reported, not used: see shift).
 	PingAlpha, PingBeta float64
 	Hops                int // hops between ring neighbours
+	// Fit is alpha, beta, gamma fitted to ring all-reduces at FitSizes.
+	Fit      [3]float64
+	FitSizes []int64
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -75,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		iters   = fs.Int("iters", 3, "timed iterations per point (median)")
 		tr      = fs.String("transport", collective.TransportInproc, "local transport: inproc or tcp")
 		jsonOut = fs.String("json", "", "also write the points as JSON lines to this file")
+		fitList = fs.String("fit", "32K,128K,2M,8M", "sizes of the ring all-reduces the ring-fit calibration is fitted to (not among the held-out sizes)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,6 +98,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var sizes []int64
 	for b := lo; b <= hi; b *= *factor {
 		sizes = append(sizes, b)
+	}
+	var fitSizes []int64
+	for _, f := range strings.Split(*fitList, ",") {
+		b, err := bench.ParseBytes(f)
+		if err != nil {
+			return fmt.Errorf("-fit: %w", err)
+		}
+		if slices.Contains(sizes, b) {
+			return fmt.Errorf("-fit %s: also a held-out size", f)
+		}
+		fitSizes = append(fitSizes, b)
 	}
 	perKind := map[string][]schedule.Algo{}
 	for _, kl := range strings.Split(*algos, "|") {
@@ -109,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var all []point
 	for _, spec := range strings.Split(*topos, "|") {
 		kind, _, _ := strings.Cut(spec, ":")
-		pts, cal, err := check(spec, perKind[kind], sizes, *bw, *lat, *iters, *tr)
+		pts, cal, err := check(spec, perKind[kind], sizes, fitSizes, *bw, *lat, *iters, *tr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec, err)
 		}
@@ -117,10 +136,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 			spec, cal.Hops, cal.Alpha*1e6, *lat, cal.Beta*1e9, 1/cal.Beta/1e6, cal.Gamma*1e9, cal.PingAlpha*1e6, cal.PingBeta*1e9)
 		fmt.Fprintf(stdout, "equivalent: kizuna sim -topology '%s' -algo %s -b %s -e %s -f %d -link-bw %.4g -link-lat %.3g -alpha %.3g -gamma %.4g -chunk %d\n\n",
 			spec, algoList(perKind[kind]), *minB, *maxB, *factor, 1/cal.Beta/1e9, lat.Seconds()*1e6, cal.Alpha*1e6, 1/cal.Gamma/1e9, collective.DefaultChunkBytes)
+		fmt.Fprintf(stdout, "ring-fit (alpha, beta fitted to ring all-reduce at %v; gamma as above): alpha %.1f us, beta %.3f ns/B (%.1f MB/s), gamma %.3f ns/B\n\n",
+			sizeNames(cal.FitSizes), cal.Fit[0]*1e6, cal.Fit[1]*1e9, 1/cal.Fit[1]/1e6, cal.Fit[2]*1e9)
 		printTable(stdout, pts)
 		all = append(all, pts...)
 	}
-	fmt.Fprintf(stdout, "\noverall MAPE %.1f%% over %d points; load after: %s\n", mape(all), len(all), loadavg())
+	for _, c := range []string{"p2p", "ring-fit"} {
+		fmt.Fprintf(stdout, "\noverall MAPE (%s) %.1f%% over %d points", c, mape(only(all, c)), len(only(all, c)))
+	}
+	fmt.Fprintf(stdout, "; load after: %s\n", loadavg())
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)
 		if err != nil {
@@ -147,7 +171,7 @@ func algoList(as []schedule.Algo) string {
 }
 
 // check measures and predicts every algorithm and size on one topology.
-func check(spec string, algos []schedule.Algo, sizes []int64, bw string, lat time.Duration, iters int, tr string) ([]point, calibration, error) {
+func check(spec string, algos []schedule.Algo, sizes, fitSizes []int64, bw string, lat time.Duration, iters int, tr string) ([]point, calibration, error) {
 	t, err := topology.Parse(spec)
 	if err != nil {
 		return nil, calibration{}, err
@@ -206,10 +230,26 @@ func check(spec string, algos []schedule.Algo, sizes []int64, bw string, lat tim
 		Alpha: math.Max(small-float64(hops)*lat.Seconds(), 0), Beta: math.Max(big-small, 1e-12) / chunk,
 		Gamma: concurrentGamma(n), PingAlpha: costs[0].Alpha, PingBeta: costs[0].Beta, Hops: hops,
 	}
-	pr, err := sim.NewPricer(sim.Machine{Topo: t, Place: pl, Layout: l,
-		Net: sim.Net{LinkBW: 1 / cal.Beta, HopLatency: lat.Seconds(), Alpha: cal.Alpha, Gamma: cal.Gamma}})
-	if err != nil {
+	m := sim.Machine{Topo: t, Place: pl, Layout: l}
+	var fitMeas []float64
+	for _, b := range fitSizes {
+		meas, err := measure(ctx, comms, schedule.Ring, int(b/4), iters)
+		if err != nil {
+			return nil, cal, fmt.Errorf("ring at %d B: %w", b, err)
+		}
+		fitMeas = append(fitMeas, meas)
+	}
+	cal.FitSizes = fitSizes
+	if cal.Fit, err = fitRing(ctx, m, lat.Seconds(), cal.Gamma, fitSizes, fitMeas); err != nil {
 		return nil, cal, err
+	}
+	pricers := map[string]*sim.Pricer{}
+	for name, k := range map[string][3]float64{"p2p": {cal.Alpha, cal.Beta, cal.Gamma}, "ring-fit": cal.Fit} {
+		mm := m
+		mm.Net = sim.Net{LinkBW: 1 / k[1], HopLatency: lat.Seconds(), Alpha: k[0], Gamma: k[2]}
+		if pricers[name], err = sim.NewPricer(mm); err != nil {
+			return nil, cal, err
+		}
 	}
 	var pts []point
 	for _, a := range algos {
@@ -219,12 +259,14 @@ func check(spec string, algos []schedule.Algo, sizes []int64, bw string, lat tim
 			if err != nil {
 				return nil, cal, fmt.Errorf("%v at %d B: %w", a, b, err)
 			}
-			e, err := pr.Price(ctx, sim.Query{Coll: schedule.AllReduce, Algo: a, Count: count, ChunkElems: collective.DefaultChunkBytes / 4})
-			if err != nil {
-				return nil, cal, err
+			for _, name := range []string{"p2p", "ring-fit"} {
+				e, err := pricers[name].Price(ctx, sim.Query{Coll: schedule.AllReduce, Algo: a, Count: count, ChunkElems: collective.DefaultChunkBytes / 4})
+				if err != nil {
+					return nil, cal, err
+				}
+				pts = append(pts, point{Topology: spec, Calibration: name, Algo: a.String(), Bytes: b, Measured: meas * 1e6, Predicted: e.Seconds * 1e6,
+					ErrPct: 100 * (e.Seconds - meas) / meas})
 			}
-			pts = append(pts, point{Topology: spec, Algo: a.String(), Bytes: b, Measured: meas * 1e6, Predicted: e.Seconds * 1e6,
-				ErrPct: 100 * (e.Seconds - meas) / meas})
 		}
 	}
 	return pts, cal, nil
@@ -268,6 +310,126 @@ func shift(ctx context.Context, comms []*collective.Comm, ring []int, size int) 
 		return nil
 	})
 	return slices.Max(durs), err
+}
+
+// fitRing fits alpha and beta to ring all-reduce times meas at sizes on m,
+// with the hop latency fixed at lat and gamma at the measured kernel rate:
+// the ring's modelled time is linear in them, T = alpha·A + beta·B +
+// gamma·C + D, so A, B, C, D come from pricing with one parameter at a
+// time, and the fit minimises the squared relative error over non-negative
+// parameters (every subset tried, the best feasible kept). Gamma is not
+// fitted: on a ring the bytes reduced are proportional to the bytes sent,
+// so beta and gamma cannot be told apart from ring times.
+func fitRing(ctx context.Context, m sim.Machine, lat, gamma float64, sizes []int64, meas []float64) ([3]float64, error) {
+	const tiny = 1e-30 // a zero beta: LinkBW must be finite
+	basis := []sim.Net{
+		{Alpha: 1, LinkBW: 1 / tiny},
+		{LinkBW: 1},
+		{Gamma: 1, LinkBW: 1 / tiny},
+		{HopLatency: lat, LinkBW: 1 / tiny},
+	}
+	cols := make([][]float64, len(basis)) // cols[j][i]: basis j at size i
+	for j, net := range basis {
+		mm := m
+		mm.Net = net
+		pr, err := sim.NewPricer(mm)
+		if err != nil {
+			return [3]float64{}, err
+		}
+		for _, b := range sizes {
+			e, err := pr.Price(ctx, sim.Query{Coll: schedule.AllReduce, Algo: schedule.Ring, Count: int(b / 4), ChunkElems: collective.DefaultChunkBytes / 4})
+			if err != nil {
+				return [3]float64{}, err
+			}
+			cols[j] = append(cols[j], e.Seconds)
+		}
+	}
+	best, bestErr := [3]float64{}, math.Inf(1)
+	for i := range sizes { // gamma is known: move its term to the constant
+		cols[3][i] += gamma * cols[2][i]
+	}
+	for mask := 1; mask < 4; mask++ {
+		var use []int
+		for j := range 2 {
+			if mask&(1<<j) != 0 {
+				use = append(use, j)
+			}
+		}
+		// Normal equations of the weighted (1/meas) least squares.
+		k := len(use)
+		a := make([][]float64, k)
+		rhs := make([]float64, k)
+		for r := range k {
+			a[r] = make([]float64, k)
+			for i := range sizes {
+				w := 1 / (meas[i] * meas[i])
+				for c := range k {
+					a[r][c] += cols[use[r]][i] * cols[use[c]][i] * w
+				}
+				rhs[r] += cols[use[r]][i] * (meas[i] - cols[3][i]) * w
+			}
+		}
+		x, ok := solve(a, rhs)
+		if !ok {
+			continue
+		}
+		var p [3]float64
+		feasible := true
+		for r, j := range use {
+			p[j] = x[r]
+			feasible = feasible && x[r] >= 0
+		}
+		if !feasible || p[1] <= 0 {
+			continue
+		}
+		p[2] = gamma
+		e := 0.0
+		for i := range sizes {
+			pred := p[0]*cols[0][i] + p[1]*cols[1][i] + cols[3][i]
+			e += (pred - meas[i]) * (pred - meas[i]) / (meas[i] * meas[i])
+		}
+		if e < bestErr {
+			best, bestErr = p, e
+		}
+	}
+	if math.IsInf(bestErr, 1) {
+		return best, fmt.Errorf("ring fit: no non-negative alpha and positive beta fit %v", meas)
+	}
+	return best, nil
+}
+
+// solve solves a·x = b by Gaussian elimination with partial pivoting.
+func solve(a [][]float64, b []float64) ([]float64, bool) {
+	n := len(b)
+	for c := range n {
+		p := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(a[r][c]) > math.Abs(a[p][c]) {
+				p = r
+			}
+		}
+		if math.Abs(a[p][c]) < 1e-300 {
+			return nil, false
+		}
+		a[c], a[p] = a[p], a[c]
+		b[c], b[p] = b[p], b[c]
+		for r := c + 1; r < n; r++ {
+			f := a[r][c] / a[c][c]
+			for k := c; k < n; k++ {
+				a[r][k] -= f * a[c][k]
+			}
+			b[r] -= f * b[c]
+		}
+	}
+	x := make([]float64, n)
+	for r := n - 1; r >= 0; r-- {
+		x[r] = b[r]
+		for k := r + 1; k < n; k++ {
+			x[r] -= a[r][k] * x[k]
+		}
+		x[r] /= a[r][r]
+	}
+	return x, true
 }
 
 // each runs fn on every rank concurrently and joins the errors.
@@ -347,24 +509,53 @@ func concurrentGamma(n int) float64 {
 }
 
 func printTable(w io.Writer, pts []point) {
-	fmt.Fprintln(w, "| algo | size | measured (ms) | predicted (ms) | error |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
-	for _, p := range pts {
-		fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %+.1f%% |\n", p.Algo, sizeName(p.Bytes), p.Measured/1e3, p.Predicted/1e3, p.ErrPct)
+	p2p, fit := only(pts, "p2p"), only(pts, "ring-fit")
+	fmt.Fprintln(w, "| algo | size | measured (ms) | predicted, p2p (ms) | error | predicted, ring-fit (ms) | error |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for i, p := range p2p {
+		f := fit[i]
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %+.1f%% | %.2f | %+.1f%% |\n", p.Algo, sizeName(p.Bytes), p.Measured/1e3,
+			p.Predicted/1e3, p.ErrPct, f.Predicted/1e3, f.ErrPct)
 	}
-	byAlgo := map[string][]point{}
 	var order []string
-	for _, p := range pts {
-		if byAlgo[p.Algo] == nil {
+	for _, p := range p2p {
+		if !slices.Contains(order, p.Algo) {
 			order = append(order, p.Algo)
 		}
-		byAlgo[p.Algo] = append(byAlgo[p.Algo], p)
 	}
 	fmt.Fprintln(w)
-	for _, a := range order {
-		fmt.Fprintf(w, "MAPE %s: %.1f%%  ", a, mape(byAlgo[a]))
+	for _, c := range []string{"p2p", "ring-fit"} {
+		fmt.Fprintf(w, "MAPE %s:", c)
+		for _, a := range order {
+			var sel []point
+			for _, p := range only(pts, c) {
+				if p.Algo == a {
+					sel = append(sel, p)
+				}
+			}
+			fmt.Fprintf(w, " %s %.1f%%,", a, mape(sel))
+		}
+		fmt.Fprintf(w, " all %.1f%%\n\n", mape(only(pts, c)))
 	}
-	fmt.Fprintf(w, "\nMAPE all: %.1f%%\n", mape(pts))
+}
+
+// only returns the points predicted with calibration c.
+func only(pts []point, c string) []point {
+	var out []point
+	for _, p := range pts {
+		if p.Calibration == c {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sizeNames(bs []int64) string {
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = sizeName(b)
+	}
+	return strings.Join(s, ", ")
 }
 
 func mape(pts []point) float64 {
