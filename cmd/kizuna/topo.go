@@ -63,7 +63,7 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 		spec    = fs.String("topology", "", "network spec: flat:N, torus:AxB..., mesh:AxB..., tofu:XxYxZ, dragonfly:groups=G,routers=A,nodes=P, fugaku, aurora")
 		np      = fs.Int("np", 0, "ranks (default: one per node)")
 		place   = fs.String("placement", "linear", "placement: linear[:K], random:SEED[:K], file:PATH (JSON placement file) or coords:C0;C1;... (each rank's coordinates)")
-		hosts   = fs.String("hosts", "", "comma list of each rank's host name, for -placement file:PATH (default -np: the length of the list)")
+		hosts   = fs.String("hosts", "", "comma list of each rank's host name, for -placement file:PATH (-np defaults to its length; for coords:, to the number of coordinates)")
 		algos   = fs.String("algo", "", "comma list of algorithms (ring, ring-naive, tree, hd, rd, torus, hier, swing, multiring); default: all available")
 		jsonOut = fs.Bool("json", false, "print one JSON object per algorithm instead of the table")
 		svgFile = fs.String("svg", "", "write an SVG drawing of the network and the embedded ring to FILE")
@@ -91,8 +91,11 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	n := *np
-	if n == 0 && info != nil {
+	switch kind, list, _ := strings.Cut(*place, ":"); {
+	case n == 0 && info != nil:
 		n = len(info)
+	case n == 0 && strings.EqualFold(kind, "coords"):
+		n = len(strings.Split(list, ";"))
 	}
 	switch {
 	case n < 0:

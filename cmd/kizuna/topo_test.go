@@ -115,7 +115,7 @@ func TestTopoSVG(t *testing.T) {
 		{"mesh:4", "4", 4, 4, 3},
 		{"dragonfly:groups=3,routers=2,nodes=2", "12", 12, 12, 3 + 3 + 12}, // local, global (parallel lanes drawn once), inject
 		{"flat:5", "5", 5, 5, 0},
-		{"torus:4x4", "32", 16, 16, 32}, // two ranks per node: steps within a node are not drawn
+		{"torus:4x4", "32", 16, 16, 32},          // two ranks per node: steps within a node are not drawn
 		{"tofu:1x1x1", "12", 12, 12, 6 + 12 + 6}, // A, B (3-rings), C
 	}
 	for _, tt := range tests {
@@ -171,7 +171,7 @@ func TestTopoPlacementFile(t *testing.T) {
 		err  string
 	}{
 		{[]string{"-placement", "file:" + path, "-hosts", "a,a,b,b,c,c,d,d"}, "8 ranks, placement file:", ""},
-		{[]string{"-placement", "coords:0,0;1,1;0,1;1,0"}, "4 ranks, placement coords:", ""},
+		{[]string{"-placement", "coords:0,0;1,1;0,1"}, "3 ranks, placement coords:", ""},
 		{[]string{"-placement", "file:" + path, "-hosts", "a,x"}, "", `no coordinates for rank 1 (host "x")`},
 		{[]string{"-placement", "file:" + path, "-hosts", "a,b", "-np", "3"}, "", "2 hosts for 3 ranks"},
 		{[]string{"-placement", "coords:0,0;2,0", "-np", "2"}, "", "dimension 0 is 2"},
