@@ -2,8 +2,6 @@
 
 package reduce
 
-//go:generate go run -C internal/asmgen . -out ../../kernels_amd64.s -stubs ../../kernels_amd64_stubs.go -pkg reduce
-
 // init installs the AVX2 kernels (and the F16C ones for Float16) when the CPU
 // and the operating system support them and KIZUNA_SIMD does not turn them
 // off. Int8, Uint8 and Int64 Prod stay portable: AVX2 has no multiply for

@@ -1,5 +1,9 @@
 package reduce
 
+// The SIMD kernels are generated (see internal/asmgen, a module of its own):
+//go:generate go run -C internal/asmgen . -out ../../kernels_amd64.s -stubs ../../kernels_amd64_stubs.go -pkg reduce
+//go:generate go run -C internal/asmgen ./neon -out ../../kernels_arm64.s -stubs ../../kernels_arm64_stubs.go
+
 import (
 	"os"
 	"strings"
@@ -17,7 +21,7 @@ var scalarKernels = kernels
 var simdFeatures string
 
 // SIMD returns the instruction sets whose kernels Apply uses, such as
-// "avx2,f16c", or "" when Apply runs only the portable Go kernels: on an
+// "avx2,f16c" or "neon", or "" when Apply runs only the portable Go kernels: on an
 // architecture without SIMD kernels, on a CPU without the features they
 // need, when built with the purego tag, or when the environment variable
 // KIZUNA_SIMD was "off" (or "0", "false", "no") at start-up. Both paths give
@@ -36,7 +40,8 @@ func simdDisabled() bool {
 
 // vectorized returns a kernel that runs asm on the whole 32-byte blocks of
 // the buffers and the portable kernel tail on the rest. asm must accept any
-// alignment and process exactly len(dst) &^ 31 bytes.
+// alignment and process exactly the len(dst) &^ 31 bytes it is given (the
+// arm64 kernels work in 16-byte blocks, of which that is a multiple).
 func vectorized(asm, tail kernel) kernel {
 	return func(dst, src []byte) {
 		n := len(dst) &^ 31

@@ -9,6 +9,8 @@
 //
 //	go run . -out ../../kernels_amd64.s -stubs ../../kernels_amd64_stubs.go -pkg reduce
 //
+// and ./neon for the arm64 kernels (avo has no arm64 backend).
+//
 // Every kernel has the Go signature func(dst, src []byte) and combines
 // len(dst) rounded down to a multiple of 32 bytes, element by element,
 // dst[i] = dst[i] op src[i]; the caller does the rest of the buffer with the

@@ -1,0 +1,37 @@
+//go:build arm64 && !purego
+
+package reduce
+
+// init installs the NEON kernels, which every arm64 CPU has (Advanced SIMD
+// is part of ARMv8-A), unless KIZUNA_SIMD turns them off. Prod for Int8,
+// Uint8 and Int64, Min and Max for Int64, and the half types stay portable.
+func init() {
+	if simdDisabled() {
+		return
+	}
+	simdFeatures = "neon"
+	set := func(op Op, dt DType, asm kernel) {
+		kernels[op][dt] = vectorized(asm, scalarKernels[op][dt])
+	}
+	for _, op := range []Op{Sum, Avg} {
+		set(op, Float32, sumF32)
+		set(op, Float64, sumF64)
+		set(op, Int8, sumI8)
+		set(op, Uint8, sumI8)
+		set(op, Int32, sumI32)
+		set(op, Int64, sumI64)
+	}
+	set(Prod, Float32, prodF32)
+	set(Prod, Float64, prodF64)
+	set(Prod, Int32, prodI32)
+	set(Min, Float32, minF32)
+	set(Min, Float64, minF64)
+	set(Min, Int8, minI8)
+	set(Min, Uint8, minU8)
+	set(Min, Int32, minI32)
+	set(Max, Float32, maxF32)
+	set(Max, Float64, maxF64)
+	set(Max, Int8, maxI8)
+	set(Max, Uint8, maxU8)
+	set(Max, Int32, maxI32)
+}
