@@ -127,8 +127,8 @@
 //	           group. Equal groups: 2(m-1)+2(g-1) stages, sends 2(p-1)/p·n;
 //	           unequal: plus ceil(max m_i/m)-1 fold and unfold stages of n.
 //	swing      De Sensi et al. 2024, bandwidth-optimal form: on one line (the
-//	           ranks, in Layout.Ring order if given) or per dimension of
-//	           Layout.Dims like torus. A line of d folds onto q = 2^floor(lg d)
+//	           ranks, in Layout.Ring order if given) or over Layout.Dims.
+//	           A line of d folds onto q = 2^floor(lg d)
 //	           members (position v >= q sends its shard to v-q and gets the
 //	           result back); step s of the reduce-scatter pairs position v
 //	           with v+rho(s) (v even) or v-rho(s) (v odd), rho(s) =
@@ -138,9 +138,16 @@
 //	           the deeper levels, then lg q all-gather steps in reverse. On one
 //	           line: 2 lg q steps of C(n/2^i); sends 2(q-1)/q·n (plus n each
 //	           way when folded), as hd; partners are at distance |rho(s)|
-//	           instead of 2^s, fewer hops on a torus. Per dimension it is
-//	           dimension by dimension, not the paper's interleaved multiport
-//	           variant.
+//	           instead of 2^s, fewer hops on a torus. On Layout.Dims of two
+//	           or more dimensions, all dimensions at once as in the paper's
+//	           multidimensional version: first the folds of every dimension
+//	           (an extra along d folds onto its core neighbour after the
+//	           extras of earlier dimensions folded onto it), then the steps
+//	           cycle through the dimensions, step t taking the next Swing
+//	           step of the next dimension in turn, over prod q_d blocks whose
+//	           index takes each step's slot bit, most significant first; one
+//	           dimension's links per step (not the paper's multiport split
+//	           of the buffer, which multiring covers).
 //	multiring  Layout.Rings (or {Layout.Ring}), k <= MaxRings: Count split
 //	           into k slices, slice i ring-all-reduced on ring i, all rings on
 //	           one global clock (step = stage, chunk; one message per ring).

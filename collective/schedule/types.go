@@ -45,8 +45,8 @@ const (
 	Hierarchical Algo = 6
 	// Swing: De Sensi et al. (NSDI 2024) in Rabenseifner's bandwidth-optimal
 	// form; step s pairs r with r ± rho(s), on the ring of ranks
-	// (Layout.Ring order if given) or per dimension of Layout.Dims
-	// (AllReduce).
+	// (Layout.Ring order if given) or over every dimension of Layout.Dims
+	// at once, alternating dimensions step by step (AllReduce).
 	Swing Algo = 7
 	// MultiRing: the buffer split across the rings of Layout.Rings, each
 	// slice ring-all-reduced on its own ring, all concurrently (AllReduce;
