@@ -16,12 +16,15 @@
 // # Placement and plans
 //
 // A Placement maps ranks to nodes (Place: linear, random:SEED; PlaceJSON and
-// PlaceFile: a placement file; PlaceCoords: per-rank KIZUNA_COORD values).
+// PlaceFile: a placement file; PlaceCoords: per-rank KIZUNA_COORD values;
+// PlaceBy: any of them from one spec and every rank's RankInfo, the host
+// name and KIZUNA_COORD a communicator gathers at start).
 // EmbedRing orders ranks along a Hamiltonian cycle of the network (NodeCycle)
 // so that every ring step crosses one link; EmbedRings adds edge-disjoint
-// rings; DoubleTree builds two spanning trees whose groups stay connected
-// subtrees. LinkLoad prices one step of flows: the most flows on one link,
-// the longest route, the global links crossed.
+// rings, up to both directions of every dimension of a torus from
+// DisjointCycles; DoubleTree builds two spanning trees whose groups stay
+// connected subtrees. LinkLoad prices one step of flows: the most flows on
+// one link, the longest route, the global links crossed.
 //
 // Every value is immutable once built, and every function may be called
 // concurrently; no function retains the slices it is given (Placement and

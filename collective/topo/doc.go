@@ -1,10 +1,12 @@
 // Package topo bridges package topology and package schedule: LayoutFor
 // turns a network and a placement into the schedule.Layout that the
 // topology-aware algorithms read (embedded rings, the rank grid of a torus,
-// the groups of a dragonfly), and Analyze builds every rank's schedule of a
+// the groups of a dragonfly, the double trees), and Analyze builds every rank's schedule of a
 // collective, routes each step's messages over the network and reports
 // hops, link load, global-link crossings and a predicted time from
-// schedule.EstimateOn.
+// schedule.EstimateOn. Chooser is the runtime's automatic algorithm choice
+// on a topology: each algorithm priced with the hops and link loads of its
+// own steps, analysed once per (collective, algorithm).
 //
 // Everything here is a pure function of its arguments: it may be called
 // concurrently, retains none of the slices it is given, and the values it
