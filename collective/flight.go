@@ -47,11 +47,12 @@ const (
 
 var flStateNames = [...]string{flQueued: diag.StateQueued, flRunning: diag.StateRunning, flDone: diag.StateDone, flFailed: diag.StateFailed}
 
-// How a running operation waits on its peer.
+// What a running operation is blocked on, packed in one atomic word so that
+// marking a wait costs one store: noWait, or peer<<1 | waitRecv.
 const (
-	waitNone uint32 = iota
-	waitSend
-	waitRecv
+	noWait   int32 = -1
+	waitSend int32 = 0
+	waitRecv int32 = 1
 )
 
 // flightSlot is one operation in the ring. Every field is atomic so that a
@@ -68,8 +69,7 @@ type flightSlot struct {
 	state atomic.Uint32
 	steps atomic.Int32
 	step  atomic.Int32
-	peer  atomic.Int32 // communicator rank waited on, -1 for none
-	wait  atomic.Uint32
+	wait  atomic.Int32 // noWait, or peer<<1 | waitSend/waitRecv
 	err   atomic.Pointer[string]
 }
 
@@ -100,8 +100,7 @@ func (f *flightRecorder) begin(cl *call, seq uint64, steps int, now int64) *flig
 	s.end.Store(0)
 	s.steps.Store(int32(steps))
 	s.step.Store(0)
-	s.peer.Store(-1)
-	s.wait.Store(waitNone)
+	s.wait.Store(noWait)
 	s.err.Store(nil)
 	s.state.Store(flRunning)
 	s.seq.Store(seq)
@@ -129,7 +128,7 @@ func (f *flightRecorder) snapshot() []diag.FlightOp {
 			Bytes:     s.bytes.Load(),
 			Steps:     int(s.steps.Load()),
 			Step:      int(s.step.Load()),
-			WaitingOn: int(s.peer.Load()),
+			WaitingOn: -1,
 			Start:     time.Unix(0, s.start.Load()),
 		}
 		switch schedule.Coll(desc & 0xff) {
@@ -139,11 +138,12 @@ func (f *flightRecorder) snapshot() []diag.FlightOp {
 		if st := s.state.Load(); int(st) < len(flStateNames) {
 			op.State = flStateNames[st]
 		}
-		switch s.wait.Load() {
-		case waitSend:
+		if w := s.wait.Load(); w != noWait {
+			op.WaitingOn = int(w >> 1)
 			op.Waiting = "send"
-		case waitRecv:
-			op.Waiting = "recv"
+			if w&1 == waitRecv {
+				op.Waiting = "recv"
+			}
 		}
 		if end := s.end.Load(); end != 0 {
 			t := time.Unix(0, end)
@@ -292,8 +292,7 @@ func (o *observer) sending(peer int) {
 		return
 	}
 	if s := o.cur; s != nil {
-		s.peer.Store(int32(peer))
-		s.wait.Store(waitSend)
+		s.wait.Store(int32(peer)<<1 | waitSend)
 	}
 	if o.tl != nil {
 		o.sendT0 = nowNano()
@@ -306,8 +305,7 @@ func (o *observer) sent(peer, n int) {
 		return
 	}
 	if s := o.cur; s != nil {
-		s.peer.Store(-1)
-		s.wait.Store(waitNone)
+		s.wait.Store(noWait)
 	}
 	if o.metrics != nil {
 		o.metrics.sent(peer, n)
@@ -323,8 +321,7 @@ func (o *observer) receiving(peer int) {
 		return
 	}
 	if s := o.cur; s != nil {
-		s.peer.Store(int32(peer))
-		s.wait.Store(waitRecv)
+		s.wait.Store(int32(peer)<<1 | waitRecv)
 	}
 	if o.tl != nil {
 		o.recvT0 = nowNano()
@@ -337,8 +334,7 @@ func (o *observer) received(peer, n int) {
 		return
 	}
 	if s := o.cur; s != nil {
-		s.peer.Store(-1)
-		s.wait.Store(waitNone)
+		s.wait.Store(noWait)
 	}
 	if o.metrics != nil {
 		o.metrics.received(peer, n)
@@ -362,8 +358,7 @@ func (o *observer) end(cl *call, err error) {
 			s.err.Store(&msg)
 			s.state.Store(flFailed)
 		} else {
-			s.peer.Store(-1)
-			s.wait.Store(waitNone)
+			s.wait.Store(noWait)
 			s.state.Store(flDone)
 		}
 		o.cur = nil
