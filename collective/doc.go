@@ -90,6 +90,24 @@
 // all-reduces into buckets; package tensor shards tensors along any
 // dimension and gathers them back across ranks.
 //
+// # Diagnosis
+//
+// Every communicator keeps a flight recorder: its last Config.FlightSize
+// operations (KIZUNA_FLIGHT_SIZE, default 1024) in a ring allocated once,
+// each with its sequence number, kind, size, dtype, algorithm, state, times
+// and, while it runs, the step it is in and the peer it is blocked on.
+// Comm.Flight returns it; it is written as JSON into Config.FlightDir
+// (KIZUNA_FLIGHT_DIR) when an operation times out and, for communicators
+// made by NewFromEnv, on SIGUSR1, and served at /debug/flight. On its
+// --timeout, `kizuna run` collects every rank's record and prints which rank
+// waits in which operation for whom. Config.MetricsAddr
+// (KIZUNA_METRICS_ADDR) serves Prometheus metrics from a registry of the
+// communicator's own (Comm.Metrics): latency histograms by operation and
+// algorithm, bytes sent and received per peer, errors by kind, operations in
+// flight, connection states. Config.Timeline (KIZUNA_TIMELINE) writes a
+// Chrome trace per rank at Close. Recording allocates nothing per
+// operation, except the timeline's events.
+//
 // # Concurrency
 //
 // Collective calls on one Comm are serialised and must be issued in the same
