@@ -21,12 +21,12 @@ var scalarKernels = kernels
 var simdFeatures string
 
 // SIMD returns the instruction sets whose kernels Apply uses, such as
-// "avx2,f16c" or "neon", or "" when Apply runs only the portable Go kernels: on an
-// architecture without SIMD kernels, on a CPU without the features they
-// need, when built with the purego tag, or when the environment variable
-// KIZUNA_SIMD was "off" (or "0", "false", "no") at start-up. Both paths give
-// the same bits (except which NaN, when both operands are NaN); SIMD only
-// changes speed.
+// "avx2,f16c" or "neon", or "" when Apply runs only the portable Go
+// kernels: on an architecture without SIMD kernels, on a CPU without the
+// features they need, when built with the purego tag, or when the
+// environment variable KIZUNA_SIMD was "off" (or "0", "false", "no") at
+// start-up. Both paths give the same bits (except which NaN, where both
+// operands are NaN); SIMD only changes speed.
 func SIMD() string { return simdFeatures }
 
 // simdDisabled reports whether KIZUNA_SIMD asks for the portable kernels.
