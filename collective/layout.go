@@ -90,7 +90,7 @@ func decodeRecord(b []byte) (digest []byte, info topology.RankInfo) {
 
 // buildLayout places the ranks, as every rank told (info, by rank), and
 // derives the schedule layout and the chooser that prices algorithms on it
-// (nils for no topology; a nil chooser for more than topo.MaxRanks ranks).
+// (nils for no topology; a nil chooser beyond maxChooserRanks ranks).
 func (tc *topoConfig) buildLayout(info []topology.RankInfo) (*schedule.Layout, *topo.Chooser, error) {
 	if tc.t == nil {
 		return nil, nil, nil
@@ -103,16 +103,30 @@ func (tc *topoConfig) buildLayout(info []topology.RankInfo) (*schedule.Layout, *
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvTopology, tc.t.Name(), err)
 	}
-	ch, _ := topo.NewChooser(tc.t, p, l, topo.NetFor(tc.t).Hop) // only ErrTooLarge: p fits t
+	if len(info) > maxChooserRanks {
+		return l, nil, nil
+	}
+	ch, err := topo.NewChooser(tc.t, p, l, topo.NetFor(tc.t).Hop)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, EnvTopology, tc.t.Name(), err)
+	}
 	return l, ch, nil
 }
+
+// maxChooserRanks bounds the communicators whose automatic choice analyses
+// every algorithm's steps on the topology (topo.Chooser): the analysis of a
+// ring grows as ranks squared; at 256 ranks on torus:16x16 all seven
+// all-reduce algorithms took 0.6 s together on a loaded 2-core machine
+// (ring 0.1 s, multiring 0.4 s), paid once, on the first call of each
+// collective whose algorithm the cost model chooses.
+const maxChooserRanks = 256
 
 // chooseOnTopology is the cost model's choice on a topology: each
 // algorithm priced with the hops and link loads of its own steps under the
 // network's routing (topo.Chooser), with this communicator's Costs and the
-// network's time per hop. Beyond topo.MaxRanks ranks, where that analysis
-// would take too long, it falls back to schedule.ChooseOn without
-// contention.
+// network's time per hop. Beyond maxChooserRanks ranks, where that
+// analysis would take too long, it falls back to schedule.ChooseOn without
+// hops or contention.
 func (c *Comm) chooseOnTopology(coll schedule.Coll, bytes int64, allowed func(schedule.Coll, schedule.Algo) bool) schedule.Algo {
 	if c.netCost == nil {
 		return schedule.ChooseOn(coll, bytes, c.size, c.costs, schedule.StepCost{Layout: c.layout}, allowed)
