@@ -7,7 +7,11 @@
 // use, prices the same calls with collective/sim and prints a markdown
 // table of measured and predicted times, per-point error and MAPE.
 //
-//	go run ./bench/simcheck -bw 100M -lat 20us
+//	go run ./bench/simcheck -iters 2 -json /tmp/simcheck.json
+//
+// Links are slow (10 MB/s) by default so that the ranks' copies and
+// reductions, on a 2-core machine shared with other work, stay well below
+// the network's time.
 //
 // It needs no network and no privileges; run it on a quiet machine (it
 // prints the load average before and after).
@@ -72,10 +76,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		topos   = fs.String("topos", "torus:4x4|dragonfly:groups=4,routers=2,nodes=2", "'|'-separated topologies, one rank per node")
+		topos   = fs.String("topos", "torus:4x2|dragonfly:groups=4,routers=2,nodes=1", "'|'-separated topologies, one rank per node")
 		algos   = fs.String("algos", "torus:ring,tree,torus,swing|dragonfly:ring,tree,hier,swing", "'|'-separated KIND:LIST of algorithms per network kind")
-		bw      = fs.String("bw", "100M", "emulated link bandwidth, bytes/s (K, M, G)")
-		lat     = fs.Duration("lat", 20*time.Microsecond, "emulated latency per hop")
+		bw      = fs.String("bw", "10M", "emulated link bandwidth, bytes/s (K, M, G)")
+		lat     = fs.Duration("lat", 100*time.Microsecond, "emulated latency per hop")
 		minB    = fs.String("b", "64K", "smallest size")
 		maxB    = fs.String("e", "64M", "largest size")
 		factor  = fs.Int64("f", 4, "size multiplier")
