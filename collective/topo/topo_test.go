@@ -211,7 +211,9 @@ func TestChooserContention(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := schedule.Costs{Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}
-	ringOrHD := func(c schedule.Coll, a schedule.Algo) bool { return a == schedule.Ring || a == schedule.HalvingDoubling }
+	ringOrHD := func(c schedule.Coll, a schedule.Algo) bool {
+		return a == schedule.Ring || a == schedule.HalvingDoubling
+	}
 	const big = 64 << 20
 	flat := schedule.ChooseOn(schedule.AllReduce, big, 64, k, schedule.StepCost{Layout: l}, ringOrHD)
 	got := ch.Choose(schedule.AllReduce, big, k, ringOrHD)
