@@ -52,25 +52,28 @@ func Finish(op Op, dt DType, buf []byte, n int) {
 	if n < 1 {
 		panic(fmt.Sprintf("reduce: Finish %v %v: %d contributions", op, dt, n))
 	}
-	if op != Avg {
+	if op != Avg || len(buf) == 0 {
 		return
 	}
-	switch dt {
-	case Float32:
-		finishNative[float32](buf, n)
-	case Float64:
-		finishNative[float64](buf, n)
-	case Float16, BFloat16:
-		finishHalf(dt, buf, n)
-	case Int8:
-		finishNative[int8](buf, n)
-	case Uint8:
-		finishNative[uint8](buf, n)
-	case Int32:
-		finishNative[int32](buf, n)
-	case Int64:
-		finishNative[int64](buf, n)
-	}
+	finishers[dt](buf, n)
+}
+
+// finisher divides each element of buf, of any alignment, by n for Finish.
+type finisher func(buf []byte, n int)
+
+// finishers holds Finish's division for each DType. Like kernels, it may be
+// changed only by an architecture's init, which may put SIMD versions in
+// (scalarFinishers keeps the portable ones), and a replacement must give the
+// same bits.
+var finishers = [dtypeLimit]finisher{
+	Float32:  finishNative[float32],
+	Float64:  finishNative[float64],
+	Float16:  func(buf []byte, n int) { finishHalf(Float16, buf, n) },
+	BFloat16: func(buf []byte, n int) { finishHalf(BFloat16, buf, n) },
+	Int8:     finishNative[int8],
+	Uint8:    finishNative[uint8],
+	Int32:    finishNative[int32],
+	Int64:    finishNative[int64],
 }
 
 // kernel combines src into dst element by element. Apply calls it with

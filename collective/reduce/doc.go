@@ -50,6 +50,7 @@
 // -0 and NaN rules above; only which NaN comes back when both operands are
 // NaN may differ. Float16 converts with VCVTPH2PS and VCVTPS2PH and
 // BFloat16 with shifts, rounding once per element as described above.
+// Finish's Avg division has AVX2 versions for the floating-point types.
 //
 // On arm64 Apply uses NEON kernels (16-byte vectors) for Sum, Avg, Min and
 // Max of Float32, Float64, Int8, Uint8 and Int32, Sum and Avg of Int64, and

@@ -2,10 +2,10 @@
 
 package reduce
 
-// init installs the AVX2 kernels (and the F16C ones for Float16) when the CPU
-// and the operating system support them and KIZUNA_SIMD does not turn them
-// off. Int8, Uint8 and Int64 Prod stay portable: AVX2 has no multiply for
-// those element sizes.
+// init installs the AVX2 kernels and Finish's divisions (and the F16C ones
+// for Float16) when the CPU and the operating system support them and
+// KIZUNA_SIMD does not turn them off. Int8, Uint8 and Int64 Prod stay
+// portable: AVX2 has no multiply for those element sizes.
 func init() {
 	if simdDisabled() {
 		return
@@ -45,6 +45,9 @@ func init() {
 	set(Max, Uint8, maxU8)
 	set(Max, Int32, maxI32)
 	set(Max, Int64, maxI64)
+	finishers[Float32] = vectorizedFinish(divF32, scalarFinishers[Float32])
+	finishers[Float64] = vectorizedFinish(divF64, scalarFinishers[Float64])
+	finishers[BFloat16] = vectorizedFinish(divBF16, scalarFinishers[BFloat16])
 	if f16c {
 		simdFeatures += ",f16c"
 		set(Sum, Float16, sumF16)
@@ -52,6 +55,7 @@ func init() {
 		set(Prod, Float16, prodF16)
 		set(Min, Float16, minF16)
 		set(Max, Float16, maxF16)
+		finishers[Float16] = vectorizedFinish(divF16, scalarFinishers[Float16])
 	}
 }
 

@@ -1430,3 +1430,180 @@ maxBF16_block:
 maxBF16_done:
 	VZEROUPPER
 	RET
+
+// func divF32(buf []byte, q float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·divF32(SB), NOSPLIT, $0-28
+	MOVQ         buf_base+0(FP), AX
+	MOVQ         buf_len+8(FP), CX
+	MOVSS        q+24(FP), X0
+	VBROADCASTSS X0, Y0
+
+divF32_unrolled:
+	CMPQ    CX, $0x00000080
+	JB      divF32_block
+	VMOVUPS (AX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y1, (AX)
+	VMOVUPS 32(AX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS 64(AX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y1, 64(AX)
+	VMOVUPS 96(AX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000080, CX
+	JMP     divF32_unrolled
+
+divF32_block:
+	CMPQ    CX, $0x00000020
+	JB      divF32_done
+	VMOVUPS (AX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, CX
+	JMP     divF32_block
+
+divF32_done:
+	VZEROUPPER
+	RET
+
+// func divF64(buf []byte, q float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·divF64(SB), NOSPLIT, $0-32
+	MOVQ         buf_base+0(FP), AX
+	MOVQ         buf_len+8(FP), CX
+	MOVSD        q+24(FP), X0
+	VBROADCASTSD X0, Y0
+
+divF64_unrolled:
+	CMPQ    CX, $0x00000080
+	JB      divF64_block
+	VMOVUPD (AX), Y1
+	VDIVPD  Y0, Y1, Y1
+	VMOVUPD Y1, (AX)
+	VMOVUPD 32(AX), Y1
+	VDIVPD  Y0, Y1, Y1
+	VMOVUPD Y1, 32(AX)
+	VMOVUPD 64(AX), Y1
+	VDIVPD  Y0, Y1, Y1
+	VMOVUPD Y1, 64(AX)
+	VMOVUPD 96(AX), Y1
+	VDIVPD  Y0, Y1, Y1
+	VMOVUPD Y1, 96(AX)
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000080, CX
+	JMP     divF64_unrolled
+
+divF64_block:
+	CMPQ    CX, $0x00000020
+	JB      divF64_done
+	VMOVUPD (AX), Y1
+	VDIVPD  Y0, Y1, Y1
+	VMOVUPD Y1, (AX)
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, CX
+	JMP     divF64_block
+
+divF64_done:
+	VZEROUPPER
+	RET
+
+// func divF16(buf []byte, q float32)
+// Requires: AVX, AVX2, F16C, SSE
+TEXT ·divF16(SB), NOSPLIT, $0-28
+	MOVQ         buf_base+0(FP), AX
+	MOVQ         buf_len+8(FP), CX
+	MOVSS        q+24(FP), X0
+	VBROADCASTSS X0, Y0
+
+divF16_unrolled:
+	CMPQ        CX, $0x00000040
+	JB          divF16_block
+	VCVTPH2PS   (AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X2
+	VCVTPH2PS   16(AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X1
+	VINSERTI128 $0x01, X1, Y2, Y2
+	VMOVDQU     Y2, (AX)
+	VCVTPH2PS   32(AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X3
+	VCVTPH2PS   48(AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X1
+	VINSERTI128 $0x01, X1, Y3, Y3
+	VMOVDQU     Y3, 32(AX)
+	ADDQ        $0x00000040, AX
+	SUBQ        $0x00000040, CX
+	JMP         divF16_unrolled
+
+divF16_block:
+	CMPQ        CX, $0x00000020
+	JB          divF16_done
+	VCVTPH2PS   (AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X4
+	VCVTPH2PS   16(AX), Y1
+	VDIVPS      Y0, Y1, Y1
+	VCVTPS2PH   $0x00, Y1, X1
+	VINSERTI128 $0x01, X1, Y4, Y4
+	VMOVDQU     Y4, (AX)
+	ADDQ        $0x00000020, AX
+	SUBQ        $0x00000020, CX
+	JMP         divF16_block
+
+divF16_done:
+	VZEROUPPER
+	RET
+
+// func divBF16(buf []byte, q float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·divBF16(SB), NOSPLIT, $0-28
+	MOVQ         buf_base+0(FP), AX
+	MOVQ         buf_len+8(FP), CX
+	VPBROADCASTD himaskBF16<>+0(SB), Y0
+	VPBROADCASTD quietBF16<>+0(SB), Y1
+	VPBROADCASTD one32<>+0(SB), Y2
+	VPBROADCASTD bias7fff<>+0(SB), Y3
+	MOVSS        q+24(FP), X4
+	VBROADCASTSS X4, Y4
+
+divBF16_block:
+	CMPQ      CX, $0x00000020
+	JB        divBF16_done
+	VMOVDQU   (AX), Y5
+	VPSLLD    $0x10, Y5, Y6
+	VPAND     Y0, Y5, Y5
+	VDIVPS    Y4, Y6, Y6
+	VDIVPS    Y4, Y5, Y5
+	VCMPPS    $0x03, Y6, Y6, Y7
+	VPOR      Y1, Y6, Y8
+	VPSRLD    $0x10, Y6, Y9
+	VPAND     Y2, Y9, Y9
+	VPADDD    Y3, Y6, Y6
+	VPADDD    Y9, Y6, Y6
+	VBLENDVPS Y7, Y8, Y6, Y6
+	VCMPPS    $0x03, Y5, Y5, Y7
+	VPOR      Y1, Y5, Y8
+	VPSRLD    $0x10, Y5, Y9
+	VPAND     Y2, Y9, Y9
+	VPADDD    Y3, Y5, Y5
+	VPADDD    Y9, Y5, Y5
+	VBLENDVPS Y7, Y8, Y5, Y5
+	VPSRLD    $0x10, Y6, Y6
+	VPBLENDW  $0xaa, Y5, Y6, Y5
+	VMOVDQU   Y5, (AX)
+	ADDQ      $0x00000020, AX
+	SUBQ      $0x00000020, CX
+	JMP       divBF16_block
+
+divBF16_done:
+	VZEROUPPER
+	RET

@@ -149,3 +149,23 @@ func minBF16(dst []byte, src []byte)
 //
 //go:noescape
 func maxBF16(dst []byte, src []byte)
+
+// divF32 divides the elements in the whole 32-byte blocks of buf by q.
+//
+//go:noescape
+func divF32(buf []byte, q float32)
+
+// divF64 divides the elements in the whole 32-byte blocks of buf by q.
+//
+//go:noescape
+func divF64(buf []byte, q float64)
+
+// divF16 divides the elements in the whole 32-byte blocks of buf by q.
+//
+//go:noescape
+func divF16(buf []byte, q float32)
+
+// divBF16 divides the elements in the whole 32-byte blocks of buf by q.
+//
+//go:noescape
+func divBF16(buf []byte, q float32)

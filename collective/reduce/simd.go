@@ -16,6 +16,10 @@ import (
 // the tests compare against it.
 var scalarKernels = kernels
 
+// scalarFinishers is the portable table of Finish's divisions, kept as
+// scalarKernels is.
+var scalarFinishers = finishers
+
 // simdFeatures names the instruction sets whose kernels init installed, ""
 // if none.
 var simdFeatures string
@@ -50,6 +54,22 @@ func vectorized(asm, tail kernel) kernel {
 		}
 		if n < len(dst) {
 			tail(dst[n:], src[n:len(dst)])
+		}
+	}
+}
+
+// vectorizedFinish returns a finisher that runs asm, which divides the whole
+// 32-byte blocks of the buffer by q, on the bulk of buf with q = F(n) (the
+// conversion the portable division makes) and the portable finisher tail on
+// the rest.
+func vectorizedFinish[F float32 | float64](asm func(buf []byte, q F), tail finisher) finisher {
+	return func(buf []byte, n int) {
+		k := len(buf) &^ 31
+		if k > 0 {
+			asm(buf[:k], F(n))
+		}
+		if k < len(buf) {
+			tail(buf[k:], n)
 		}
 	}
 }

@@ -108,6 +108,31 @@ func TestSIMDMatchesPortable(t *testing.T) {
 	}
 }
 
+// TestSIMDFinishMatchesPortable checks Finish's Avg division, which has
+// SIMD versions for the floating-point types, against the portable one:
+// every length up to 300 and some large ones, several alignments and
+// contribution counts, exact bits (a NaN must stay a NaN, any NaN).
+func TestSIMDFinishMatchesPortable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 2))
+	counts := []int{1, 2, 3, 7, 10, 1000, 1<<24 + 1}
+	for _, dt := range allDTypes {
+		for _, n := range simdLengths() {
+			a := simdElements(rng, dt, n)
+			p := counts[n%len(counts)]
+			got := alignedCopy(a, n%5)
+			Finish(Avg, dt, got, p)
+			want := alignedCopy(a, 0)
+			if n > 0 {
+				scalarFinishers[dt](want, p)
+			}
+			if i := simdMismatch(dt, a, a, got, want); i >= 0 {
+				t.Fatalf("Finish(Avg, %v, %d elements, %d) = %s (%#x) at element %d from %s; want %s (%#x)", dt, n, p,
+					Format(dt, got, i), elemBits(dt, got, i), i, Format(dt, a, i), Format(dt, want, i), elemBits(dt, want, i))
+			}
+		}
+	}
+}
+
 // TestSIMDAgainstOracle checks the kernels Apply uses against the naive
 // oracle over every short length, where the vector loops hand over to the
 // portable tail.
@@ -208,7 +233,7 @@ func TestSIMDOff(t *testing.T) {
 		t.Skip("runs a child test process")
 	}
 	cmd := exec.Command(os.Args[0], "-test.count=1",
-		"-test.run=^(TestSIMDOff|TestSIMDAgainstOracle|TestSIMDMinMaxSpecials|TestApplyRandom|TestApplyEdgeCases|TestReference)$")
+		"-test.run=^(TestSIMDOff|TestSIMDAgainstOracle|TestSIMDMinMaxSpecials|TestApplyRandom|TestApplyEdgeCases|TestFinishEdgeCases|TestFinishRandom|TestReference)$")
 	cmd.Env = append(os.Environ(), "KIZUNA_SIMD=off", "KIZUNA_SIMD_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, syscall.ENOEXEC) {

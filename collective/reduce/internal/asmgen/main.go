@@ -151,6 +151,45 @@ func main() {
 		})
 	}
 
+	// Finish for Avg: x / q, with the same rounding as Apply's results.
+	finishKernel("divF32", false, 4, nil, func(d Mem, q VecVirtual) {
+		x := YMM()
+		VMOVUPS(d, x)
+		VDIVPS(q, x, x)
+		VMOVUPS(x, d)
+	})
+	finishKernel("divF64", true, 4, nil, func(d Mem, q VecVirtual) {
+		x := YMM()
+		VMOVUPD(d, x)
+		VDIVPD(q, x, x)
+		VMOVUPD(x, d)
+	})
+	finishKernel("divF16", false, 2, nil, func(d Mem, q VecVirtual) {
+		var h [2]VecVirtual
+		for i, off := range []int{0, 16} {
+			x := YMM()
+			VCVTPH2PS(d.Offset(off), x)
+			VDIVPS(q, x, x)
+			h[i] = YMM()
+			VCVTPS2PH(Imm(0), x, h[i].AsX())
+		}
+		VINSERTI128(Imm(1), h[1].AsX(), h[0], h[0])
+		VMOVDQU(h[0], d)
+	})
+	finishKernel("divBF16", false, 1, []Mem{himaskBF16, quietBF16, one32, bias7fff}, func(d Mem, q VecVirtual) {
+		v, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(d, v)
+		VPSLLD(Imm(16), v, lo)
+		VPAND(broadcast(himaskBF16), v, hi)
+		VDIVPS(q, lo, lo)
+		VDIVPS(q, hi, hi)
+		rlo, rhi := bf16Round(lo, false), bf16Round(hi, false)
+		VPSRLD(Imm(16), rlo, rlo)
+		out := YMM()
+		VPBLENDW(Imm(0xaa), rhi, rlo, out)
+		VMOVDQU(out, d)
+	})
+
 	Generate()
 }
 
@@ -209,7 +248,39 @@ func vectorKernel(name string, unroll int, consts []Mem, step func(d, s Mem)) {
 	d := Load(Param("dst").Base(), GP64())
 	s := Load(Param("src").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
-	big, one, done := name+"_unrolled", name+"_block", name+"_done"
+	hoist(consts)
+	blockLoop(name, unroll, n, []Register{d, s}, func(disp int) {
+		step(Mem{Base: d, Disp: disp}, Mem{Base: s, Disp: disp})
+	})
+}
+
+// finishKernel emits func name(buf []byte, q float32 or float64), which
+// runs step on every 32-byte block of buf with q broadcast to every lane.
+func finishKernel(name string, f64 bool, unroll int, consts []Mem, step func(d Mem, q VecVirtual)) {
+	typ := "float32"
+	if f64 {
+		typ = "float64"
+	}
+	TEXT(name, NOSPLIT, "func(buf []byte, q "+typ+")")
+	Doc(fmt.Sprintf("%s divides the elements in the whole 32-byte blocks of buf by q.", name))
+	Pragma("noescape")
+	d := Load(Param("buf").Base(), GP64())
+	n := Load(Param("buf").Len(), GP64())
+	hoist(consts)
+	qx, q := XMM(), YMM()
+	Load(Param("q"), qx)
+	if f64 {
+		VBROADCASTSD(qx, q)
+	} else {
+		VBROADCASTSS(qx, q)
+	}
+	blockLoop(name, unroll, n, []Register{d}, func(disp int) {
+		step(Mem{Base: d, Disp: disp}, q)
+	})
+}
+
+// hoist broadcasts consts into registers that broadcast then returns.
+func hoist(consts []Mem) {
 	clear(hoisted)
 	regs := map[Mem]VecVirtual{}
 	for _, c := range consts {
@@ -218,27 +289,36 @@ func vectorKernel(name string, unroll int, consts []Mem, step func(d, s Mem)) {
 	for c, r := range regs {
 		hoisted[c] = r
 	}
+}
 
+// blockLoop calls step for every whole 32-byte block of n bytes, unroll
+// blocks per iteration while it can, then one at a time, advancing every
+// pointer in ptrs; step addresses its block at disp from them. Bytes past
+// the last whole block are left alone.
+func blockLoop(name string, unroll int, n Register, ptrs []Register, step func(disp int)) {
+	big, one, done := name+"_unrolled", name+"_block", name+"_done"
+	advance := func(k int) {
+		for _, p := range ptrs {
+			ADDQ(U32(k), p)
+		}
+		SUBQ(U32(k), n)
+	}
 	if unroll > 1 {
 		Label(big)
 		CMPQ(n, U32(32*unroll))
 		JB(LabelRef(one))
 		for u := range unroll {
-			step(Mem{Base: d, Disp: 32 * u}, Mem{Base: s, Disp: 32 * u})
+			step(32 * u)
 		}
-		ADDQ(U32(32*unroll), d)
-		ADDQ(U32(32*unroll), s)
-		SUBQ(U32(32*unroll), n)
+		advance(32 * unroll)
 		JMP(LabelRef(big))
 	}
 
 	Label(one)
 	CMPQ(n, U32(32))
 	JB(LabelRef(done))
-	step(Mem{Base: d}, Mem{Base: s})
-	ADDQ(U32(32), d)
-	ADDQ(U32(32), s)
-	SUBQ(U32(32), n)
+	step(0)
+	advance(32)
 	JMP(LabelRef(one))
 
 	Label(done)
