@@ -20,8 +20,10 @@ import (
 //
 // An asynchronous operation is bounded by the communicator's timeout
 // (Config.Timeout), not by a context; Close and Abort end it. A Handle is
-// safe for concurrent use; each costs one small allocation, since the
-// caller keeps it for as long as it likes.
+// safe for concurrent use. Starting an operation costs a few small
+// allocations (the Handle, its channel, the queued call), which are not
+// pooled because the caller keeps the Handle for as long as it likes; the
+// synchronous forms stay allocation-free.
 type Handle struct {
 	done chan struct{} // closed when the operation has finished
 	err  error         // written before done is closed

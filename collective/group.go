@@ -136,7 +136,11 @@ func remoteError(m *controlMsg) *RemoteError {
 // own: a mismatch, timeout or Abort in it leaves c usable, and a lost peer
 // fails exactly the communicators that need that peer. Closing it leaves c
 // open; closing (or aborting) c closes (or aborts) it and every
-// communicator split from it.
+// communicator split from it. Closing a split communicator is local, as
+// ncclCommDestroy is: close it on every member once the operations on it
+// are done (a member that closes it early is not announced, so the others'
+// pending operations on it end at their timeout; a member whose process
+// ends is seen as lost at once).
 func (c *Comm) Split(ctx context.Context, color, key int) (*Comm, error) {
 	if color < NoColor || color > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: split: color %d, want a non-negative int32 or NoColor", ErrInvalid, color)

@@ -420,3 +420,45 @@ func TestSplitIDCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSplitAbort: aborting a child fails its pending operations on every
+// member and leaves the parent usable; aborting the parent aborts its
+// children.
+func TestSplitAbort(t *testing.T) {
+	err := RunLocal(context.Background(), 2, func(ctx context.Context, c *Comm) error {
+		a, err := c.Split(ctx, 0, 0)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		b, err := c.Split(ctx, 0, 0)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		buf := []float32{1}
+		if c.Rank() == 0 {
+			a.Abort()
+		}
+		if err := AllReduce(ctx, a, buf, buf, Sum); !errors.Is(err, ErrAborted) {
+			return fmt.Errorf("AllReduce on aborted child = %v; want ErrAborted", err)
+		}
+		x := []float32{1}
+		if err := AllReduce(ctx, c, x, x, Sum); err != nil || x[0] != 2 {
+			return fmt.Errorf("parent AllReduce after child abort = %v, %v; want 2, nil", x[0], err)
+		}
+		if err := c.Barrier(ctx); err != nil {
+			return err
+		}
+		if c.Rank() == 0 {
+			c.Abort()
+			if err := b.Err(); !errors.Is(err, ErrAborted) {
+				return fmt.Errorf("child of aborted parent: Err() = %v; want ErrAborted", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

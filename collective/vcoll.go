@@ -3,7 +3,6 @@ package collective
 import (
 	"context"
 	"encoding/binary"
-	"hash/fnv"
 
 	"github.com/kizuna-hpc/kizuna/collective/reduce"
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
@@ -117,13 +116,18 @@ const maxVTotal = 1<<31 - 1
 // header's Root field, so that ranks passing different counts (with the
 // same total) are told apart as a mismatch.
 func countsDigest(counts []int) int32 {
-	h := fnv.New32a()
-	var b [8]byte
+	// FNV-1a over the counts' 64-bit little-endian bytes, inline so that
+	// a call allocates nothing.
+	const prime = 16777619
+	h := uint32(2166136261)
 	for _, n := range counts {
-		binary.LittleEndian.PutUint64(b[:], uint64(n))
-		h.Write(b[:])
+		v := uint64(n)
+		for range 8 {
+			h = (h ^ uint32(v&0xff)) * prime
+			v >>= 8
+		}
 	}
-	return int32(h.Sum32())
+	return int32(h)
 }
 
 // vplanKey encodes what selects a per-rank-count schedule into c.vc.key,

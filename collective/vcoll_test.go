@@ -158,3 +158,61 @@ func TestVCollectivesMisuse(t *testing.T) {
 		}
 	}
 }
+
+// TestVSteadyStateAllocs: repeating a per-rank-count call, or a collective
+// on a split communicator, allocates nothing once the schedule is cached.
+func TestVSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items at random; run without -race")
+	}
+	const runs = 50
+	var avg [3]float64
+	err := RunLocal(context.Background(), 3, func(ctx context.Context, c *Comm) error {
+		sub, err := c.Split(ctx, 0, -c.Rank())
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		counts := []int{3000, 0, 1234}
+		in := make([]float32, 4234)
+		out := make([]float32, counts[c.Rank()])
+		calls := []func() error{
+			func() error { return ReduceScatterV(ctx, c, in, out, counts, Sum) },
+			func() error { return AllGatherV(ctx, c, out, in, counts) },
+			func() error { return AllReduce(ctx, sub, in, in, Sum) },
+		}
+		for k, call := range calls {
+			var err error
+			f := func() {
+				if e := call(); e != nil && err == nil {
+					err = e
+				}
+			}
+			for range 3 {
+				f()
+			}
+			if err := c.Barrier(ctx); err != nil {
+				return err
+			}
+			if c.Rank() == 0 {
+				avg[k] = testing.AllocsPerRun(runs, f)
+			} else {
+				for range runs + 1 {
+					f()
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, name := range []string{"ReduceScatterV", "AllGatherV", "AllReduce on a split communicator"} {
+		if avg[k] >= 1 {
+			t.Errorf("%s allocates %v times per call in steady state; want 0", name, avg[k])
+		}
+	}
+}
