@@ -300,6 +300,9 @@ func send(ctx context.Context, buf unsafe.Pointer, count uint64, dtype, peer int
 	if err != nil {
 		return err
 	}
+	if err := checkTag(tag); err != nil {
+		return err
+	}
 	b, err := region(buf, count, dt, "buf", false)
 	if err != nil {
 		return err
@@ -312,11 +315,22 @@ func recv(ctx context.Context, buf unsafe.Pointer, count uint64, dtype, peer int
 	if err != nil {
 		return err
 	}
+	if err := checkTag(tag); err != nil {
+		return err
+	}
 	b, err := region(buf, count, dt, "buf", false)
 	if err != nil {
 		return err
 	}
 	return c.RecvBytes(ctx, b, dt, peer, tag)
+}
+
+// checkTag refuses the tags the runtime reserves for itself.
+func checkTag(tag uint32) error {
+	if tag >= collective.ReservedTags {
+		return fmt.Errorf("%w: tag %#x is reserved for the runtime (want below %#x)", collective.ErrInvalid, tag, uint32(collective.ReservedTags))
+	}
+	return nil
 }
 
 // prepare resolves the communicator and converts dtype and op (callers
@@ -345,7 +359,7 @@ func times(count uint64, n int, name string) (uint64, error) {
 	return count * uint64(n), nil
 }
 
-// Result codes, equal to the KZ_* codes of kizuna.h (kizuna.go checks at
+// Result codes, equal to the KZ_* codes of libkizuna.h (kizuna.go checks at
 // compile time that they agree).
 const (
 	codeSuccess  = 0

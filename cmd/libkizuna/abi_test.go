@@ -182,6 +182,8 @@ func TestInvalid(t *testing.T) {
 		{"reduce NULL recv at root", reduceTo(ctx, p, nil, 8, 0, 0, 0), "recv is NULL"},
 		{"allgather overflow", allGather(ctx, p, p, math.MaxUint64, 0), "address space"},
 		{"peer out of range", send(ctx, p, 8, 0, 3, 1), "3"},
+		{"reserved tag", send(ctx, p, 8, 0, 0, collective.ReservedTags), "reserved"},
+		{"reserved tag (recv)", recv(ctx, p, 8, 0, 0, collective.ReservedTags+5), "reserved"},
 	}
 	for _, tt := range tests {
 		if classify(tt.err) != codeInvalid || !strings.Contains(fmt.Sprint(tt.err), tt.want) {

@@ -2,10 +2,11 @@
 //
 //	go build -buildmode=c-shared -o libkizuna.so ./cmd/libkizuna
 //
-// it gives libkizuna.so and kizuna.h, which a C, C++ or Python (ctypes)
-// training framework links to run Kizuna's collectives on its own buffers.
-// kizuna.h documents every function, constant and error code; this package
-// comment gives the contracts in brief.
+// it gives libkizuna.so and its header, libkizuna.h (Go names the header
+// after the library), which a C, C++ or Python (ctypes) training framework
+// links to run Kizuna's collectives on its own buffers. The header documents
+// every function, constant and error code; this comment gives the
+// contracts in brief.
 //
 // A process calls kz_init once, which connects this rank from the
 // environment exactly as collective.NewFromEnv does under `kizuna run`,

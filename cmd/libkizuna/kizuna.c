@@ -1,4 +1,4 @@
-// The public kz_* functions of kizuna.h: const-correct C entry points over
+// The public kz_* functions of libkizuna.h: const-correct C entry points over
 // the Go functions (kzgo_*) that cgo exports, and the thread-local error
 // text behind kz_last_error.
 

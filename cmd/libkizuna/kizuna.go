@@ -9,9 +9,10 @@ extern "C" {
 #endif
 
 // ---------------------------------------------------------------------------
-// kizuna.h: the C ABI of Kizuna, a collective-communication runtime.
+// libkizuna.h: the C ABI of Kizuna, a collective-communication runtime.
 //
 // Build:  go build -buildmode=c-shared -o libkizuna.so ./cmd/libkizuna
+//         (Go names this header after the library: libkizuna.h)
 // Link:   cc app.c -L. -lkizuna      (or dlopen / Python ctypes.CDLL)
 // Run:    kizuna run -np 4 -- ./app  (or mpirun, srun, torchrun)
 //
@@ -141,11 +142,13 @@ int kz_barrier(void);
 
 // kz_send sends count elements of buf to rank peer with tag. It returns once
 // buf may be reused. Messages between two ranks with the same tag arrive in
-// the order sent. Tags from 0xFFFF0000 up are reserved.
+// the order sent. Tags from KZ_RESERVED_TAGS (0xFFFF0000) up belong to the
+// runtime: KZ_ERR_INVALID.
 int kz_send(const void *buf, size_t count, int dtype, int peer, uint32_t tag);
 
 // kz_recv receives into buf the next message that rank peer sent with tag;
 // it must have exactly count elements of dtype.
+#define KZ_RESERVED_TAGS 0xFFFF0000u
 int kz_recv(void *buf, size_t count, int dtype, int peer, uint32_t tag);
 
 // kz_abort fails every pending and later operation, on this rank and (best
@@ -155,8 +158,8 @@ int kz_abort(void);
 
 // kz_last_error returns the message of the calling thread's most recent
 // failed call, or "" if none failed. Like errno, a successful call does not
-// clear it. The string is owned by the library and stays valid until this
-// thread's next failing call.
+// clear it. The library owns the string: the thread's next failing call
+// overwrites it, and it is freed when the thread exits.
 const char *kz_last_error(void);
 
 // kz_strerror returns the name of a result code ("KZ_ERR_MISMATCH", ...), a
@@ -182,15 +185,32 @@ import (
 	"unsafe"
 )
 
-// The C enums and the Go tables in abi.go must agree. Each constant below
-// is zero when they do; a non-zero one makes its uint conversion overflow,
-// which fails the build.
-const (
-	_ = uint(0 - (C.KZ_FLOAT32 - 0) - (C.KZ_FLOAT64 - 1) - (C.KZ_FLOAT16 - 2) - (C.KZ_BFLOAT16 - 3))
-	_ = uint(0 - (C.KZ_INT8 - 4) - (C.KZ_UINT8 - 5) - (C.KZ_INT32 - 6) - (C.KZ_INT64 - 7) + (len(dtypes) - 8))
-	_ = uint(0 - (C.KZ_SUM - 0) - (C.KZ_PROD - 1) - (C.KZ_MIN - 2) - (C.KZ_MAX - 3) - (C.KZ_AVG - 4) + (len(ops) - 5))
-	_ = uint(0 - (C.KZ_SUCCESS - codeSuccess) - (C.KZ_ERR_INVALID - codeInvalid) - (C.KZ_ERR_STATE - codeState) - (C.KZ_ERR_MISMATCH - codeMismatch))
-	_ = uint(0 - (C.KZ_ERR_TIMEOUT - codeTimeout) - (C.KZ_ERR_ABORTED - codeAborted) - (C.KZ_ERR_FAILED - codeFailed))
+// The C enums and the Go values in abi.go must agree: each line indexes a
+// one-element array with their difference, which fails to compile unless it
+// is 0.
+var (
+	_ = [1]int{}[C.KZ_FLOAT32-0]
+	_ = [1]int{}[C.KZ_FLOAT64-1]
+	_ = [1]int{}[C.KZ_FLOAT16-2]
+	_ = [1]int{}[C.KZ_BFLOAT16-3]
+	_ = [1]int{}[C.KZ_INT8-4]
+	_ = [1]int{}[C.KZ_UINT8-5]
+	_ = [1]int{}[C.KZ_INT32-6]
+	_ = [1]int{}[C.KZ_INT64-7]
+	_ = [1]int{}[len(dtypes)-8]
+	_ = [1]int{}[C.KZ_SUM-0]
+	_ = [1]int{}[C.KZ_PROD-1]
+	_ = [1]int{}[C.KZ_MIN-2]
+	_ = [1]int{}[C.KZ_MAX-3]
+	_ = [1]int{}[C.KZ_AVG-4]
+	_ = [1]int{}[len(ops)-5]
+	_ = [1]int{}[C.KZ_SUCCESS-codeSuccess]
+	_ = [1]int{}[C.KZ_ERR_INVALID-codeInvalid]
+	_ = [1]int{}[C.KZ_ERR_STATE-codeState]
+	_ = [1]int{}[C.KZ_ERR_MISMATCH-codeMismatch]
+	_ = [1]int{}[C.KZ_ERR_TIMEOUT-codeTimeout]
+	_ = [1]int{}[C.KZ_ERR_ABORTED-codeAborted]
+	_ = [1]int{}[C.KZ_ERR_FAILED-codeFailed]
 )
 
 // result turns err into a result code, recording its message, prefixed

@@ -301,6 +301,8 @@ static void checkErrors(void) {
 	FAILS(kz_broadcast(f, 8, KZ_FLOAT32, size), KZ_ERR_INVALID, "root");
 	FAILS(kz_broadcast(f, 8, KZ_FLOAT32, -1), KZ_ERR_INVALID, "root");
 	FAILS(kz_allreduce(f, (size_t)-1, KZ_FLOAT64, KZ_SUM), KZ_ERR_INVALID, "address space");
+	FAILS(kz_send(f, 8, KZ_FLOAT32, 0, KZ_RESERVED_TAGS), KZ_ERR_INVALID, "reserved");
+	FAILS(kz_recv(f, 8, KZ_FLOAT32, size, 1), KZ_ERR_INVALID, "peer");
 	FAILS(kz_init(), KZ_ERR_STATE, "already");
 
 	// The error text is per thread: a failure in another thread leaves this
