@@ -68,6 +68,9 @@ func NewLocal(ctx context.Context, n int, opts ...LocalOption) ([]*Comm, error) 
 			c, err := newComm(ep, cfg)
 			if err != nil {
 				ep.Close()
+				for _, c := range comms[:r] { // stops their metrics servers
+					c.Close()
+				}
 				f.Close()
 				return nil, err
 			}

@@ -216,16 +216,22 @@ func TestMetricsPort(t *testing.T) {
 			t.Errorf("rank %d: MetricsAddr() = %s; want %s", r, got, want)
 		}
 	}
-	// The same ports again: taken.
+	for r := len(comms) - 1; r >= 0; r-- {
+		comms[r].Close()
+	}
+	// Rank 1's port taken: NewLocal fails, naming it, and rank 0's server is
+	// stopped (goleak checks).
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+1))
+	if err != nil {
+		t.Skipf("port %d: %v", base+1, err)
+	}
+	defer ln.Close()
 	_, err = NewLocal(context.Background(), 2, WithConfig(func(cfg *Config) {
 		cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", base)
 		cfg.Logger = discardLogger()
 	}))
-	if err == nil || !strings.Contains(err.Error(), "metrics server") {
-		t.Errorf("NewLocal on taken metrics ports = %v; want a metrics server error", err)
-	}
-	for r := len(comms) - 1; r >= 0; r-- {
-		comms[r].Close()
+	if err == nil || !strings.Contains(err.Error(), "metrics server") || !strings.Contains(err.Error(), strconv.Itoa(base+1)) {
+		t.Errorf("NewLocal with rank 1's metrics port taken = %v; want a metrics server error naming port %d", err, base+1)
 	}
 	if _, err := NewLocal(context.Background(), 1, WithConfig(func(cfg *Config) { cfg.MetricsAddr = "nohostport" })); err == nil {
 		t.Errorf("NewLocal with MetricsAddr %q = nil error; want one", "nohostport")
