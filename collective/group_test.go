@@ -201,64 +201,87 @@ func TestSplitMismatch(t *testing.T) {
 	}
 }
 
-// TestSplitSiblingsIndependent: two sibling communicators run their own
-// collectives concurrently; one stalled sibling does not hold up the other,
-// and an error in one leaves the other and the parent usable.
+// TestSplitSiblingsIndependent: two overlapping communicators split from
+// one progress independently: while rank 0's asynchronous operations on one
+// of them wait for rank 1, rank 0 completes many operations on the other,
+// synchronous and asynchronous, from another goroutine too.
 func TestSplitSiblingsIndependent(t *testing.T) {
 	for _, tr := range []string{TransportInproc, TransportTCP} {
 		t.Run(tr, func(t *testing.T) {
+			const ops = 20
 			err := RunLocal(context.Background(), 4, func(ctx context.Context, c *Comm) error {
 				r := c.Rank()
-				// Two overlapping splits of the same ranks: A = halves, B = parity.
-				a, err := c.Split(ctx, r/2, 0)
+				a, err := c.Split(ctx, r/2, 0) // {0,1} {2,3}
 				if err != nil {
 					return err
 				}
 				defer a.Close()
-				b, err := c.Split(ctx, r%2, 0)
+				b, err := c.Split(ctx, r%2, 0) // {0,2} {1,3}
 				if err != nil {
 					return err
 				}
 				defer b.Close()
-				release := make(chan struct{})
+				// Rank 1 joins A only after all B traffic: rank 0's A
+				// operations stay pending meanwhile.
+				abufs := make([][]float64, ops)
+				ahs := make([]*Handle, ops)
+				issueA := func() {
+					for i := range ops {
+						abufs[i] = []float64{float64(i + r)}
+						ahs[i] = AllReduceAsync(a, abufs[i], abufs[i], Sum)
+					}
+				}
+				if r != 1 {
+					issueA()
+				}
 				var wg sync.WaitGroup
-				var errA, errB error
-				wg.Add(2)
-				go func() { // A waits for the B traffic to finish first on rank 0's half
-					defer wg.Done()
-					if r < 2 {
-						<-release
-					}
-					for i := range 20 {
-						x := []float64{float64(i + r)}
-						if err := AllReduce(ctx, a, x, x, Sum); err != nil {
-							errA = err
-							return
-						}
-						if want := float64(2*i + r/2*2*2 + 1); x[0] != want {
-							errA = fmt.Errorf("A AllReduce #%d = %v; want %v", i, x[0], want)
-							return
-						}
-					}
-				}()
+				var errB error
+				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					defer close(release)
-					for i := range 20 {
+					for i := range ops {
 						x := []float64{float64(i * r)}
-						if err := AllReduce(ctx, b, x, x, Sum); err != nil {
+						var err error
+						if i%2 == 0 {
+							err = AllReduce(ctx, b, x, x, Sum)
+						} else {
+							err = AllReduceAsync(b, x, x, Sum).Wait(ctx)
+						}
+						if err != nil {
 							errB = err
 							return
 						}
-						if want := float64(i * (r%2 + r%2 + 2)); x[0] != want {
+						if want := float64(i * (2*(r%2) + 2)); x[0] != want {
 							errB = fmt.Errorf("B AllReduce #%d = %v; want %v", i, x[0], want)
 							return
 						}
 					}
 				}()
 				wg.Wait()
-				if err := errors.Join(errA, errB); err != nil {
+				if errB != nil {
+					return errB
+				}
+				if r == 0 && ahs[0].Err() == nil {
+					select {
+					case <-ahs[0].Done():
+						return fmt.Errorf("A AllReduce finished before rank 1 issued it")
+					default:
+					}
+				}
+				// B is done everywhere before rank 1 starts A.
+				if err := c.Barrier(ctx); err != nil {
 					return err
+				}
+				if r == 1 {
+					issueA()
+				}
+				for i, h := range ahs {
+					if err := h.Wait(ctx); err != nil {
+						return err
+					}
+					if want := float64(2*i + r/2*4 + 1); abufs[i][0] != want {
+						return fmt.Errorf("A AllReduce #%d = %v; want %v", i, abufs[i][0], want)
+					}
 				}
 				return c.Barrier(ctx)
 			}, WithTransport(tr))
