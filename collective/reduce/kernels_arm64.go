@@ -2,9 +2,10 @@
 
 package reduce
 
-// init installs the NEON kernels, which every arm64 CPU has (Advanced SIMD
-// is part of ARMv8-A), unless KIZUNA_SIMD turns them off. Prod for Int8,
-// Uint8 and Int64, Min and Max for Int64, and the half types stay portable.
+// init installs the NEON kernels and Finish's divisions for Float32 and
+// Float64, which every arm64 CPU can run (Advanced SIMD is part of
+// ARMv8-A), unless KIZUNA_SIMD turns them off. Prod for Int8, Uint8 and
+// Int64, and the half types, stay portable.
 func init() {
 	if simdDisabled() {
 		return
@@ -34,4 +35,8 @@ func init() {
 	set(Max, Int8, maxI8)
 	set(Max, Uint8, maxU8)
 	set(Max, Int32, maxI32)
+	set(Min, Int64, minI64)
+	set(Max, Int64, maxI64)
+	finishers[Float32] = vectorizedFinish(divF32, scalarFinishers[Float32])
+	finishers[Float64] = vectorizedFinish(divF64, scalarFinishers[Float64])
 }

@@ -525,3 +525,127 @@ sumI64_16:
 	B sumI64_16
 sumI64_done:
 	RET
+
+// func minI64(dst []byte, src []byte)
+TEXT ·minI64(SB), NOSPLIT, $0-48
+	MOVD dst_base+0(FP), R0
+	MOVD src_base+24(FP), R1
+	MOVD dst_len+8(FP), R2
+minI64_64:
+	CMP $64, R2
+	BLT minI64_16
+	VLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4ee43408 // CMGT V8.2D, V0.2D, V4.2D
+	VBIT V8.B16, V4.B16, V0.B16
+	WORD $0x4ee53429 // CMGT V9.2D, V1.2D, V5.2D
+	VBIT V9.B16, V5.B16, V1.B16
+	WORD $0x4ee6344a // CMGT V10.2D, V2.2D, V6.2D
+	VBIT V10.B16, V6.B16, V2.B16
+	WORD $0x4ee7346b // CMGT V11.2D, V3.2D, V7.2D
+	VBIT V11.B16, V7.B16, V3.B16
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUB $64, R2
+	B minI64_64
+minI64_16:
+	CMP $16, R2
+	BLT minI64_done
+	VLD1 (R0), [V0.B16]
+	VLD1.P 16(R1), [V4.B16]
+	WORD $0x4ee43408 // CMGT V8.2D, V0.2D, V4.2D
+	VBIT V8.B16, V4.B16, V0.B16
+	VST1.P [V0.B16], 16(R0)
+	SUB $16, R2
+	B minI64_16
+minI64_done:
+	RET
+
+// func maxI64(dst []byte, src []byte)
+TEXT ·maxI64(SB), NOSPLIT, $0-48
+	MOVD dst_base+0(FP), R0
+	MOVD src_base+24(FP), R1
+	MOVD dst_len+8(FP), R2
+maxI64_64:
+	CMP $64, R2
+	BLT maxI64_16
+	VLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4ee03488 // CMGT V8.2D, V4.2D, V0.2D
+	VBIT V8.B16, V4.B16, V0.B16
+	WORD $0x4ee134a9 // CMGT V9.2D, V5.2D, V1.2D
+	VBIT V9.B16, V5.B16, V1.B16
+	WORD $0x4ee234ca // CMGT V10.2D, V6.2D, V2.2D
+	VBIT V10.B16, V6.B16, V2.B16
+	WORD $0x4ee334eb // CMGT V11.2D, V7.2D, V3.2D
+	VBIT V11.B16, V7.B16, V3.B16
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUB $64, R2
+	B maxI64_64
+maxI64_16:
+	CMP $16, R2
+	BLT maxI64_done
+	VLD1 (R0), [V0.B16]
+	VLD1.P 16(R1), [V4.B16]
+	WORD $0x4ee03488 // CMGT V8.2D, V4.2D, V0.2D
+	VBIT V8.B16, V4.B16, V0.B16
+	VST1.P [V0.B16], 16(R0)
+	SUB $16, R2
+	B maxI64_16
+maxI64_done:
+	RET
+
+// func divF32(buf []byte, q)
+TEXT ·divF32(SB), NOSPLIT, $0-28
+	MOVD buf_base+0(FP), R0
+	MOVD buf_len+8(FP), R2
+	FMOVS q+24(FP), F8
+	VDUP V8.S[0], V8.S4
+divF32_64:
+	CMP $64, R2
+	BLT divF32_16
+	VLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x6e28fc00 // FDIV V0.4S, V0.4S, V8.4S
+	WORD $0x6e28fc21 // FDIV V1.4S, V1.4S, V8.4S
+	WORD $0x6e28fc42 // FDIV V2.4S, V2.4S, V8.4S
+	WORD $0x6e28fc63 // FDIV V3.4S, V3.4S, V8.4S
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUB $64, R2
+	B divF32_64
+divF32_16:
+	CMP $16, R2
+	BLT divF32_done
+	VLD1 (R0), [V0.B16]
+	WORD $0x6e28fc00 // FDIV V0.4S, V0.4S, V8.4S
+	VST1.P [V0.B16], 16(R0)
+	SUB $16, R2
+	B divF32_16
+divF32_done:
+	RET
+
+// func divF64(buf []byte, q)
+TEXT ·divF64(SB), NOSPLIT, $0-32
+	MOVD buf_base+0(FP), R0
+	MOVD buf_len+8(FP), R2
+	FMOVD q+24(FP), F8
+	VDUP V8.D[0], V8.D2
+divF64_64:
+	CMP $64, R2
+	BLT divF64_16
+	VLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x6e68fc00 // FDIV V0.2D, V0.2D, V8.2D
+	WORD $0x6e68fc21 // FDIV V1.2D, V1.2D, V8.2D
+	WORD $0x6e68fc42 // FDIV V2.2D, V2.2D, V8.2D
+	WORD $0x6e68fc63 // FDIV V3.2D, V3.2D, V8.2D
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUB $64, R2
+	B divF64_64
+divF64_16:
+	CMP $16, R2
+	BLT divF64_done
+	VLD1 (R0), [V0.B16]
+	WORD $0x6e68fc00 // FDIV V0.2D, V0.2D, V8.2D
+	VST1.P [V0.B16], 16(R0)
+	SUB $16, R2
+	B divF64_16
+divF64_done:
+	RET

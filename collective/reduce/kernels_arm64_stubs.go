@@ -93,3 +93,23 @@ func maxI32(dst []byte, src []byte)
 //
 //go:noescape
 func sumI64(dst []byte, src []byte)
+
+// minI64 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func minI64(dst []byte, src []byte)
+
+// maxI64 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func maxI64(dst []byte, src []byte)
+
+// divF32 divides the elements in the whole 16-byte blocks of buf by q.
+//
+//go:noescape
+func divF32(buf []byte, q float32)
+
+// divF64 divides the elements in the whole 16-byte blocks of buf by q.
+//
+//go:noescape
+func divF64(buf []byte, q float64)

@@ -22,32 +22,66 @@ import (
 	"os"
 )
 
-// A kernel is one vector instruction applied lane by lane.
+// A kernel is one vector instruction applied lane by lane, or a sequence
+// that custom emits.
 type kernel struct {
 	name string
 	base uint32 // the encoding with Rd, Rn and Rm zero
 	asm  string // the instruction, for the comment: "FADD V%d.4S, V%d.4S, V%d.4S"
+	// custom, if set, writes Vd = Vd op Vm; it may use V8 to V11 (the
+	// register i+8 for lane block i) as scratch.
+	custom func(w *bytes.Buffer, d, m uint32)
+}
+
+// CMGT Vd.2D, Vn.2D, Vm.2D: Vd = Vn > Vm (signed), all ones or zero.
+var cmgt2D = kernel{base: 0x4EE03400, asm: "CMGT V%d.2D, V%d.2D, V%d.2D"}
+
+// int64MinMax selects with CMGT and BIT: min takes src where dst > src,
+// max where src > dst (NEON has no 64-bit SMIN or SMAX).
+func int64MinMax(isMin bool) func(w *bytes.Buffer, d, m uint32) {
+	return func(w *bytes.Buffer, d, m uint32) {
+		mask := d + 8
+		if isMin {
+			op(w, cmgt2D, mask, d, m)
+		} else {
+			op(w, cmgt2D, mask, m, d)
+		}
+		// BIT Vd, Vm, Vmask: Vd takes Vm's bits where mask is set.
+		fmt.Fprintf(w, "\tVBIT V%d.B16, V%d.B16, V%d.B16\n", mask, m, d)
+	}
+}
+
+// Finish's Avg division: Vd = Vd / V8 (q in every lane).
+var divKernels = []struct {
+	name string
+	f64  bool
+	div  kernel
+}{
+	{"divF32", false, kernel{base: 0x6E20FC00, asm: "FDIV V%d.4S, V%d.4S, V%d.4S"}},
+	{"divF64", true, kernel{base: 0x6E60FC00, asm: "FDIV V%d.2D, V%d.2D, V%d.2D"}},
 }
 
 var kernels = []kernel{
-	{"sumF32", 0x4E20D400, "FADD V%d.4S, V%d.4S, V%d.4S"},
-	{"prodF32", 0x6E20DC00, "FMUL V%d.4S, V%d.4S, V%d.4S"},
-	{"minF32", 0x4EA0F400, "FMIN V%d.4S, V%d.4S, V%d.4S"},
-	{"maxF32", 0x4E20F400, "FMAX V%d.4S, V%d.4S, V%d.4S"},
-	{"sumF64", 0x4E60D400, "FADD V%d.2D, V%d.2D, V%d.2D"},
-	{"prodF64", 0x6E60DC00, "FMUL V%d.2D, V%d.2D, V%d.2D"},
-	{"minF64", 0x4EE0F400, "FMIN V%d.2D, V%d.2D, V%d.2D"},
-	{"maxF64", 0x4E60F400, "FMAX V%d.2D, V%d.2D, V%d.2D"},
-	{"sumI8", 0x4E208400, "ADD V%d.16B, V%d.16B, V%d.16B"},
-	{"minI8", 0x4E206C00, "SMIN V%d.16B, V%d.16B, V%d.16B"},
-	{"maxI8", 0x4E206400, "SMAX V%d.16B, V%d.16B, V%d.16B"},
-	{"minU8", 0x6E206C00, "UMIN V%d.16B, V%d.16B, V%d.16B"},
-	{"maxU8", 0x6E206400, "UMAX V%d.16B, V%d.16B, V%d.16B"},
-	{"sumI32", 0x4EA08400, "ADD V%d.4S, V%d.4S, V%d.4S"},
-	{"prodI32", 0x4EA09C00, "MUL V%d.4S, V%d.4S, V%d.4S"},
-	{"minI32", 0x4EA06C00, "SMIN V%d.4S, V%d.4S, V%d.4S"},
-	{"maxI32", 0x4EA06400, "SMAX V%d.4S, V%d.4S, V%d.4S"},
-	{"sumI64", 0x4EE08400, "ADD V%d.2D, V%d.2D, V%d.2D"},
+	{"sumF32", 0x4E20D400, "FADD V%d.4S, V%d.4S, V%d.4S", nil},
+	{"prodF32", 0x6E20DC00, "FMUL V%d.4S, V%d.4S, V%d.4S", nil},
+	{"minF32", 0x4EA0F400, "FMIN V%d.4S, V%d.4S, V%d.4S", nil},
+	{"maxF32", 0x4E20F400, "FMAX V%d.4S, V%d.4S, V%d.4S", nil},
+	{"sumF64", 0x4E60D400, "FADD V%d.2D, V%d.2D, V%d.2D", nil},
+	{"prodF64", 0x6E60DC00, "FMUL V%d.2D, V%d.2D, V%d.2D", nil},
+	{"minF64", 0x4EE0F400, "FMIN V%d.2D, V%d.2D, V%d.2D", nil},
+	{"maxF64", 0x4E60F400, "FMAX V%d.2D, V%d.2D, V%d.2D", nil},
+	{"sumI8", 0x4E208400, "ADD V%d.16B, V%d.16B, V%d.16B", nil},
+	{"minI8", 0x4E206C00, "SMIN V%d.16B, V%d.16B, V%d.16B", nil},
+	{"maxI8", 0x4E206400, "SMAX V%d.16B, V%d.16B, V%d.16B", nil},
+	{"minU8", 0x6E206C00, "UMIN V%d.16B, V%d.16B, V%d.16B", nil},
+	{"maxU8", 0x6E206400, "UMAX V%d.16B, V%d.16B, V%d.16B", nil},
+	{"sumI32", 0x4EA08400, "ADD V%d.4S, V%d.4S, V%d.4S", nil},
+	{"prodI32", 0x4EA09C00, "MUL V%d.4S, V%d.4S, V%d.4S", nil},
+	{"minI32", 0x4EA06C00, "SMIN V%d.4S, V%d.4S, V%d.4S", nil},
+	{"maxI32", 0x4EA06400, "SMAX V%d.4S, V%d.4S, V%d.4S", nil},
+	{"sumI64", 0x4EE08400, "ADD V%d.2D, V%d.2D, V%d.2D", nil},
+	{"minI64", 0, "", int64MinMax(true)},
+	{"maxI64", 0, "", int64MinMax(false)},
 }
 
 func main() {
@@ -62,6 +96,14 @@ func main() {
 	for _, k := range kernels {
 		emit(&s, k)
 		fmt.Fprintf(&g, "\n// %s combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).\n//\n//go:noescape\nfunc %s(dst []byte, src []byte)\n", k.name, k.name)
+	}
+	for _, k := range divKernels {
+		emitDiv(&s, k.name, k.f64, k.div)
+		typ := "float32"
+		if k.f64 {
+			typ = "float64"
+		}
+		fmt.Fprintf(&g, "\n// %s divides the elements in the whole 16-byte blocks of buf by q.\n//\n//go:noescape\nfunc %s(buf []byte, q %s)\n", k.name, k.name, typ)
 	}
 	if err := os.WriteFile(*out, s.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -86,14 +128,47 @@ func emit(w *bytes.Buffer, k kernel) {
 	w.WriteString("\tVLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]\n")
 	w.WriteString("\tVLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]\n")
 	for i := range uint32(4) {
-		op(w, k, i, i, i+4)
+		apply(w, k, i, i+4)
 	}
 	w.WriteString("\tVST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)\n")
 	fmt.Fprintf(w, "\tSUB $64, R2\n\tB %s_64\n", n)
 	fmt.Fprintf(w, "%s_16:\n\tCMP $16, R2\n\tBLT %s_done\n", n, n)
 	w.WriteString("\tVLD1 (R0), [V0.B16]\n\tVLD1.P 16(R1), [V4.B16]\n")
-	op(w, k, 0, 0, 4)
+	apply(w, k, 0, 4)
 	w.WriteString("\tVST1.P [V0.B16], 16(R0)\n")
 	fmt.Fprintf(w, "\tSUB $16, R2\n\tB %s_16\n", n)
 	fmt.Fprintf(w, "%s_done:\n\tRET\n", n)
+}
+
+// apply writes Vd = Vd op Vm for kernel k.
+func apply(w *bytes.Buffer, k kernel, d, m uint32) {
+	if k.custom != nil {
+		k.custom(w, d, m)
+		return
+	}
+	op(w, k, d, d, m)
+}
+
+// emitDiv writes a Finish kernel: func name(buf []byte, q float32 or
+// float64), dividing V0-V3 by q broadcast into V8.
+func emitDiv(w *bytes.Buffer, name string, f64 bool, div kernel) {
+	frame, load, dup := "$0-28", "FMOVS q+24(FP), F8", "VDUP V8.S[0], V8.S4"
+	if f64 {
+		frame, load, dup = "$0-32", "FMOVD q+24(FP), F8", "VDUP V8.D[0], V8.D2"
+	}
+	fmt.Fprintf(w, "\n// func %s(buf []byte, q)\nTEXT ·%s(SB), NOSPLIT, %s\n", name, name, frame)
+	fmt.Fprintf(w, "\tMOVD buf_base+0(FP), R0\n\tMOVD buf_len+8(FP), R2\n\t%s\n\t%s\n", load, dup)
+	fmt.Fprintf(w, "%s_64:\n\tCMP $64, R2\n\tBLT %s_16\n", name, name)
+	w.WriteString("\tVLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]\n")
+	for i := range uint32(4) {
+		op(w, div, i, i, 8)
+	}
+	w.WriteString("\tVST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)\n")
+	fmt.Fprintf(w, "\tSUB $64, R2\n\tB %s_64\n", name)
+	fmt.Fprintf(w, "%s_16:\n\tCMP $16, R2\n\tBLT %s_done\n", name, name)
+	w.WriteString("\tVLD1 (R0), [V0.B16]\n")
+	op(w, div, 0, 0, 8)
+	w.WriteString("\tVST1.P [V0.B16], 16(R0)\n")
+	fmt.Fprintf(w, "\tSUB $16, R2\n\tB %s_16\n", name)
+	fmt.Fprintf(w, "%s_done:\n\tRET\n", name)
 }
