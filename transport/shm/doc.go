@@ -33,16 +33,16 @@
 //
 // # Waiting
 //
-// A side that finds the ring empty (consumer) or full (producer) first spins
-// on the other side's counter for a few microseconds, then yields its
-// processor, to the other goroutines of its process and (sched_yield) to
-// other processes, for up to 100 microseconds, then sleeps on a futex (on
-// Linux) on the counter it waits for, after setting a waiting flag that the
-// other side checks after each publication to know it must wake it. The
-// spin is short: with more ranks than cores, long spinning starves the rank
-// that would make progress, while a sleep costs a wake-up. A sleeping side
-// wakes at least every WakeInterval to check whether the link was closed,
-// the peer process exited, or (for a sender) its context ended.
+// A side that finds the ring empty (consumer) or full (producer) checks the
+// other side's counter a few times, then yields its processor, to the other
+// goroutines of its process and (sched_yield) to other processes, for up to
+// 100 microseconds, then sleeps on a futex (on Linux) on the counter it
+// waits for, after setting a waiting flag that the other side checks after
+// each publication to know it must wake it. It does not spin: with more
+// ranks than cores, spinning starves the rank that would make progress,
+// while a sleep costs a wake-up. A sleeping side wakes at least every
+// WakeInterval to check whether the link was closed, the peer process
+// exited, or (for a sender) its context ended.
 //
 // # Failure
 //
