@@ -85,26 +85,33 @@ static void store(void *buf, int dt, size_t i, double v) {
 	}
 }
 
-// input is element i of rank r's all-reduce input: b(i) + d(r), with the
-// d(r) summing to zero over the ranks (so that every average is exact), and
-// negative every other element for the signed types (so that a signed type
-// mistaken for an unsigned one, or the reverse, gives different results).
-static int64_t input(int dt, int r, size_t i) {
-	int64_t tri = (int64_t)(size - 1) * (size - 2) / 2;
-	int64_t d = r < size - 1 ? r : -tri;
-	int64_t v = 1 + (int64_t)(i % 4) + tri + d;
-	if (dt != KZ_UINT8 && i % 2 == 1) {
-		v = -v;
+// input is element i of rank r's all-reduce input for op. For KZ_PROD it
+// is 1 or 2, so that every partial product is a power of two, exact in every
+// type. For the other ops it is b(i) + d(r), with the d(r) summing to zero
+// over the ranks, so that every average is exact. Signed types get negative
+// values too, so that a signed type mistaken for an unsigned one, or the
+// reverse, gives different results.
+static int64_t input(int dt, int op, int r, size_t i) {
+	int neg;
+	int64_t v;
+	if (op == KZ_PROD) {
+		v = 1 + (int64_t)((i + r) % 2);
+		neg = (i + r) % 3 == 0;
+	} else {
+		int64_t tri = (int64_t)(size - 1) * (size - 2) / 2;
+		int64_t d = r < size - 1 ? r : -tri;
+		v = 1 + (int64_t)(i % 4) + tri + d;
+		neg = i % 2 == 1;
 	}
-	return v;
+	return dt != KZ_UINT8 && neg ? -v : v;
 }
 
 // expected is element i of the all-reduce of input over all ranks, as a
 // value of dt (integers wrap like two's complement, as Kizuna's do).
 static void expected(void *buf, int dt, int op, size_t i) {
-	int64_t acc = input(dt, 0, i);
+	int64_t acc = input(dt, op, 0, i);
 	for (int r = 1; r < size; r++) {
-		int64_t v = input(dt, r, i);
+		int64_t v = input(dt, op, r, i);
 		switch (op) {
 		case KZ_SUM:
 		case KZ_AVG: acc += v; break;
@@ -132,7 +139,7 @@ static void checkAllReduce(void) {
 		for (int op = KZ_SUM; op <= KZ_AVG; op++) {
 			for (int inPlace = 1; inPlace >= 0; inPlace--) {
 				for (size_t i = 0; i < count; i++) {
-					store(buf, dt, i, (double)input(dt, rank, i));
+					store(buf, dt, i, (double)input(dt, op, rank, i));
 					expected(want, dt, op, i);
 				}
 				memset(out, 0xAB, count * es);
@@ -150,7 +157,7 @@ static void checkAllReduce(void) {
 				if (!inPlace) { // out of place leaves send alone
 					for (size_t i = 0; i < count; i++) {
 						unsigned char in[8];
-						store(in, dt, 0, (double)input(dt, rank, i));
+						store(in, dt, 0, (double)input(dt, op, rank, i));
 						CHECK(memcmp(buf + i * es, in, es) == 0, "allreduce_into(%s) changed send", dtypeNames[dt]);
 					}
 				}
