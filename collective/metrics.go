@@ -122,16 +122,28 @@ func newCommMetrics(c *Comm) *commMetrics {
 		if p == c.rank {
 			continue
 		}
-		ps := strconv.Itoa(p)
-		m.sentTotal[p] = sent.WithLabelValues(ps, tr)
-		m.recvTotal[p] = recv.WithLabelValues(ps, tr)
-		m.peerUp[p] = up.WithLabelValues(ps, tr)
+		ps, pt := strconv.Itoa(p), peerTransport(c, p, tr)
+		m.sentTotal[p] = sent.WithLabelValues(ps, pt)
+		m.recvTotal[p] = recv.WithLabelValues(ps, pt)
+		m.peerUp[p] = up.WithLabelValues(ps, pt)
 		m.peerUp[p].Set(1)
 	}
 	for i, k := range errorKinds {
 		m.errTotal[i] = errs.WithLabelValues(k)
 	}
 	return m
+}
+
+// peerTransport names the transport that carries traffic to peer: the
+// route's own, for an endpoint that routes each peer over its own medium
+// (shared memory on this host, TCP elsewhere), else tr.
+func peerTransport(c *Comm, peer int, tr string) string {
+	if r, ok := c.ep.(interface{ Route(int) transport.Endpoint }); ok && peer < len(c.peers) {
+		if e := r.Route(c.peers[peer]); e != nil {
+			return e.Name()
+		}
+	}
+	return tr
 }
 
 func (m *commMetrics) sent(peer, n int) {

@@ -280,3 +280,44 @@ func TestMetricsErrors(t *testing.T) {
 		t.Errorf("Metrics() = nil with Config.Metrics set")
 	}
 }
+
+// TestMetricsPeerTransport: bytes are labelled with the transport that
+// carries each peer's traffic: shared memory between ranks on one host
+// under the automatic choice.
+func TestMetricsPeerTransport(t *testing.T) {
+	comms, err := NewLocal(context.Background(), 2, WithTransport(TransportAuto), WithConfig(func(cfg *Config) { cfg.Metrics = true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		comms[1].Close()
+		comms[0].Close()
+	}()
+	err = runOn(comms, func(ctx context.Context, c *Comm) error {
+		buf := make([]float32, 64)
+		return AllReduce(ctx, c, buf, buf, Sum)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := comms[0].Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mf := range mfs {
+		if mf.GetName() != "kizuna_sent_bytes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "transport" {
+					got = append(got, l.GetValue())
+				}
+			}
+		}
+	}
+	if len(got) != 1 || got[0] != TransportShm {
+		t.Errorf("kizuna_sent_bytes_total transports = %v (endpoint %s); want [shm]", got, comms[0].Transport())
+	}
+}
