@@ -136,11 +136,8 @@ func runBench(args []string) error {
 	return benchLocal(ctx, *np, o, transports, args, *plotFile)
 }
 
-// Transport names -transport accepts besides collective's.
-const (
-	transportAuto = "auto"
-	transportSHM  = "shm"
-)
+// transportAuto leaves the choice to the runtime (collective.TransportAuto).
+const transportAuto = collective.TransportAuto
 
 // envBenchRows is set by a local `kizuna bench` in the environment of the
 // ranks it starts: rank 0 appends its rows there, as JSON lines, for the
@@ -156,7 +153,7 @@ func parseTransports(s string) ([]string, error) {
 		switch t {
 		case "":
 			t = transportAuto
-		case transportAuto, collective.TransportTCP, collective.TransportInproc, transportSHM:
+		case transportAuto, collective.TransportTCP, collective.TransportInproc, collective.TransportShm:
 		default:
 			return nil, fmt.Errorf("-transport %q: want tcp, shm, inproc or auto, or a comma list of them", t)
 		}

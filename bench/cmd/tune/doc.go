@@ -4,7 +4,8 @@
 //
 //	go run ./bench/cmd/tune -var KIZUNA_CHUNK_BYTES=128K,256K,512K,1M,2M -np 2,4 -b 64K -e 64M -runs 3
 //
-// For each rank count it runs the sweep once per value, in turn, -runs
+// For each rank count it runs the sweep (over -transport, tcp by default)
+// once per value, in turn, -runs
 // times (interleaved, so that a change in the machine's load touches every
 // value alike), with the variable set in the ranks' environment, and
 // reports per size the median busbw (GB/s) of each value, the best value

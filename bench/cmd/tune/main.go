@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		iters    = fs.Int("n", 10, "timed iterations per size")
 		runs     = fs.Int("runs", 3, "runs per value; the table shows medians")
 		kizuna   = fs.String("kizuna", "", "kizuna binary (default: go build ./cmd/kizuna)")
+		tr       = fs.String("transport", "tcp", "kizuna bench -transport")
 		extra    = fs.String("bench-args", "", "more kizuna bench flags, space separated (e.g. \"-algo ring\")")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			for i, v := range values {
 				fmt.Fprintf(stderr, "tune: np=%d run %d/%d: %s=%s\n", np, r, *runs, name, v)
 				argv := []string{"bench", "-np", strconv.Itoa(np), "-op", *op, "-b", *minB, "-e", *maxB,
-					"-n", strconv.Itoa(*iters), "-w", "2", "-c", "0", "-json"}
+					"-n", strconv.Itoa(*iters), "-w", "2", "-c", "0", "-transport", *tr, "-json"}
 				argv = append(argv, strings.Fields(*extra)...)
 				cmd := exec.CommandContext(ctx, exe, argv...)
 				cmd.Env = append(os.Environ(), name+"="+v)
