@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 )
@@ -109,5 +110,34 @@ func TestLogAlgorithmChoice(t *testing.T) {
 		if l["level"] != "INFO" || l["addr"] == "" || l["bind"] == "" {
 			t.Errorf("tcp: listening line %v; want INFO with addr and bind", l)
 		}
+	}
+}
+
+// TestLogTimeoutFlight: without a flight directory, an operation that times
+// out logs one warning saying what it was waiting for.
+func TestLogTimeoutFlight(t *testing.T) {
+	h := newCapture(slog.LevelWarn)
+	comms, err := NewLocal(context.Background(), 2, WithConfig(func(cfg *Config) {
+		cfg.Timeout = 100 * time.Millisecond
+		cfg.Logger = slog.New(h)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		comms[1].Close()
+		comms[0].Close()
+	}()
+	buf := make([]float32, 8)
+	if err := AllReduce(context.Background(), comms[0], buf, buf, Sum, WithAlgo(Ring)); err == nil {
+		t.Fatal("AllReduce with rank 1 absent = nil; want a timeout")
+	}
+	recs := h.records("flight recorder (set " + EnvFlightDir + " for the full record)")
+	if len(recs) != 1 {
+		t.Fatalf("%d flight-recorder warnings; want 1", len(recs))
+	}
+	r := recs[0]
+	if r["reason"] != "timeout" || r["op"] != "allreduce" || r["waiting_on"] != "1" || r["waiting"] != "recv" || r["rank"] != "0" {
+		t.Errorf("flight-recorder warning %v; want rank 0, timeout, allreduce waiting to recv from rank 1", r)
 	}
 }
