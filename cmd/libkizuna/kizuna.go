@@ -140,6 +140,9 @@ int kz_alltoall(const void *send, void *recv, size_t count, int dtype);
 // kz_barrier returns once every rank has entered it.
 int kz_barrier(void);
 
+// The first tag reserved for the runtime (kz_send, kz_recv).
+#define KZ_RESERVED_TAGS 0xFFFF0000u
+
 // kz_send sends count elements of buf to rank peer with tag. It returns once
 // buf may be reused. Messages between two ranks with the same tag arrive in
 // the order sent. Tags from KZ_RESERVED_TAGS (0xFFFF0000) up belong to the
@@ -148,7 +151,6 @@ int kz_send(const void *buf, size_t count, int dtype, int peer, uint32_t tag);
 
 // kz_recv receives into buf the next message that rank peer sent with tag;
 // it must have exactly count elements of dtype.
-#define KZ_RESERVED_TAGS 0xFFFF0000u
 int kz_recv(void *buf, size_t count, int dtype, int peer, uint32_t tag);
 
 // kz_abort fails every pending and later operation, on this rank and (best
