@@ -208,6 +208,30 @@ func (c *Comm) Split(ctx context.Context, color, key int) (*Comm, error) {
 	return child, nil
 }
 
+// SetTimeout changes how long one operation of c may take (Config.Timeout
+// for a communicator from New; a split communicator starts with its
+// parent's). d must be positive. Call it before using c, or between
+// operations: operations already running keep the old bound. It does not
+// change the parent's or any other communicator's timeout.
+func (c *Comm) SetTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%w: timeout %v, want > 0", ErrInvalid, d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timerMu.Lock()
+	c.timeout = d
+	c.timerMu.Unlock()
+	return nil
+}
+
+// Timeout returns how long one operation of c may take.
+func (c *Comm) Timeout() time.Duration {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	return c.timeout
+}
+
 // maxSplitAttempts bounds the rounds Split spends looking for an id that is
 // free on every member (a collision of 32-bit hashes is rare already).
 const maxSplitAttempts = 16
@@ -240,7 +264,7 @@ func (c *Comm) child(id uint32, rank int, peers []int) *Comm {
 		mux:        c.mux,
 		peers:      peers,
 		log:        c.log.With("comm", id, "comm_rank", rank),
-		timeout:    c.timeout,
+		timeout:    c.Timeout(),
 		chunkBytes: c.chunkBytes,
 		algoSpec:   c.algoSpec,
 		costs:      c.Costs(),

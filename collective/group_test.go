@@ -485,3 +485,40 @@ func TestSplitAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSplitTimeout: a split communicator's own timeout ends its stalled
+// operation (naming the rank waited for) and leaves the parent, whose
+// timeout is longer, working.
+func TestSplitTimeout(t *testing.T) {
+	errs := eachRank(t, TransportInproc, 2, 30*time.Second, func(ctx context.Context, c *Comm) error {
+		sub, err := c.Split(ctx, 0, 0)
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		if err := sub.SetTimeout(0); !errors.Is(err, ErrInvalid) {
+			return fmt.Errorf("SetTimeout(0) = %v; want ErrInvalid", err)
+		}
+		if err := sub.SetTimeout(200 * time.Millisecond); err != nil {
+			return err
+		}
+		if c.Timeout() != 30*time.Second || sub.Timeout() != 200*time.Millisecond {
+			return fmt.Errorf("timeouts parent %v child %v; want 30s and 200ms", c.Timeout(), sub.Timeout())
+		}
+		if c.Rank() == 0 { // rank 1 never joins
+			buf := []float32{1}
+			err := AllReduce(ctx, sub, buf, buf, Sum)
+			if !errors.Is(err, context.DeadlineExceeded) || !contains(err.Error(), "rank 1") {
+				return fmt.Errorf("stalled AllReduce on the child = %v; want a deadline error naming rank 1", err)
+			}
+		}
+		x := []float32{1}
+		if err := AllReduce(ctx, c, x, x, Sum); err != nil || x[0] != 2 {
+			return fmt.Errorf("parent AllReduce after the child timed out = %v, %v; want 2, nil", x[0], err)
+		}
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
