@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"go.uber.org/goleak"
@@ -120,6 +121,30 @@ func TestAbort(t *testing.T) {
 	}
 	if err := finalize(); err != nil {
 		t.Errorf("finalize() after abort = %v; want nil", err)
+	}
+}
+
+// TestFinalizeDuringCall: kz_finalize does not wait for a call blocked in
+// another thread, which then fails with KZ_ERR_STATE.
+func TestFinalizeDuringCall(t *testing.T) {
+	reset(t)
+	ctx := context.Background()
+	if err := initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := []float32{0}
+	done := make(chan error, 1)
+	go func() { done <- recv(ctx, unsafe.Pointer(&f[0]), 1, 0, 0, 9) }() // nothing is ever sent
+	select {
+	case err := <-done:
+		t.Fatalf("recv returned %v before anything was sent", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := finalize(); err != nil {
+		t.Fatalf("finalize() = %v; want nil", err)
+	}
+	if err := <-done; classify(err) != codeState {
+		t.Errorf("recv during finalize = %v (code %d); want code %d", err, classify(err), codeState)
 	}
 }
 
