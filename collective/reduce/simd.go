@@ -46,11 +46,17 @@ func simdDisabled() bool {
 // the buffers and the portable kernel tail on the rest. asm must accept any
 // alignment and process exactly the len(dst) &^ 31 bytes it is given (the
 // arm64 kernels work in 16-byte blocks, of which that is a multiple).
+//
+// The assembly cannot be preempted, so the bulk goes to it in pieces of at
+// most asmPiece bytes: a goroutine combining a large buffer then holds up a
+// garbage-collection pause by tens of microseconds at most, not for the whole
+// buffer.
 func vectorized(asm, tail kernel) kernel {
 	return func(dst, src []byte) {
 		n := len(dst) &^ 31
-		if n > 0 {
-			asm(dst[:n], src[:n])
+		for i := 0; i < n; i += asmPiece {
+			j := min(i+asmPiece, n)
+			asm(dst[i:j], src[i:j])
 		}
 		if n < len(dst) {
 			tail(dst[n:], src[n:len(dst)])
@@ -58,15 +64,19 @@ func vectorized(asm, tail kernel) kernel {
 	}
 }
 
+// asmPiece is the most bytes one call of a SIMD kernel combines, a multiple
+// of 32.
+const asmPiece = 256 << 10
+
 // vectorizedFinish returns a finisher that runs asm, which divides the whole
 // 32-byte blocks of the buffer by q, on the bulk of buf with q = F(n) (the
-// conversion the portable division makes) and the portable finisher tail on
-// the rest.
+// conversion the portable division makes), in pieces as vectorized does,
+// and the portable finisher tail on the rest.
 func vectorizedFinish[F float32 | float64](asm func(buf []byte, q F), tail finisher) finisher {
 	return func(buf []byte, n int) {
 		k := len(buf) &^ 31
-		if k > 0 {
-			asm(buf[:k], F(n))
+		for i := 0; i < k; i += asmPiece {
+			asm(buf[i:min(i+asmPiece, k)], F(n))
 		}
 		if k < len(buf) {
 			tail(buf[k:], n)

@@ -63,7 +63,8 @@ func simdElements(rng *rand.Rand, dt DType, n int) []byte {
 
 // simdLengths are the element counts TestSIMDMatchesPortable tries: every
 // count up to 300, which covers every tail length of every vector width and
-// unrolling, and a few large ones.
+// unrolling, and a few large ones, the last above asmPiece bytes for the
+// 4- and 8-byte types (TestSIMDPieces covers the others).
 func simdLengths() []int {
 	var ns []int
 	for n := range 301 {
@@ -103,6 +104,45 @@ func TestSIMDMatchesPortable(t *testing.T) {
 				if !bytes.Equal(src, b) {
 					t.Fatalf("Apply(%v, %v) of %d elements modified src", op, dt, n)
 				}
+			}
+		}
+	}
+}
+
+// TestSIMDSameSlice checks Apply(op, dt, x, x), which the contract allows,
+// over whole vectors and a tail.
+func TestSIMDSameSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, op := range allOps {
+		for _, dt := range allDTypes {
+			a := simdElements(rng, dt, 203)
+			got := alignedCopy(a, 0)
+			Apply(op, dt, got, got)
+			want := alignedCopy(a, 0)
+			scalarKernels[op][dt](want, alignedCopy(a, 0))
+			if i := simdMismatch(dt, a, a, got, want); i >= 0 {
+				t.Errorf("Apply(%v, %v, x, x): element %d = %s op itself = %s; want %s", op, dt, i,
+					Format(dt, a, i), Format(dt, got, i), Format(dt, want, i))
+			}
+		}
+	}
+}
+
+// TestSIMDPieces checks buffers that Apply hands to the assembly in several
+// pieces, for the 1- and 2-byte types.
+func TestSIMDPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 1))
+	for _, dt := range []DType{Int8, Uint8, Float16, BFloat16} {
+		for _, op := range []Op{Sum, Max} {
+			n := 2*asmPiece/dt.Size() + 37
+			a, b := simdElements(rng, dt, n), simdElements(rng, dt, n)
+			got := alignedCopy(a, 1)
+			Apply(op, dt, got, b)
+			want := alignedCopy(a, 0)
+			scalarKernels[op][dt](want, b)
+			if i := simdMismatch(dt, a, b, got, want); i >= 0 {
+				t.Errorf("Apply(%v, %v) of %d elements: element %d = %s op %s = %s; want %s", op, dt, n, i,
+					Format(dt, a, i), Format(dt, b, i), Format(dt, got, i), Format(dt, want, i))
 			}
 		}
 	}
