@@ -1075,6 +1075,10 @@ func (m *Mux) failCommLocked(comm uint32, err error) bool {
 		return false
 	}
 	m.commErr[comm] = err
+	// Nothing reads a failed comm's sequence tracking (ResetComm starts it
+	// over), so a closed sub-communicator leaves only its commErr entry.
+	delete(m.latest, comm)
+	delete(m.finished, comm)
 	m.wakeRoomLocked()
 	for k, q := range m.posted {
 		if k.Comm == comm {
