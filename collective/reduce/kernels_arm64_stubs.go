@@ -94,6 +94,26 @@ func maxI32(dst []byte, src []byte)
 //go:noescape
 func sumI64(dst []byte, src []byte)
 
+// sumF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func sumF16(dst []byte, src []byte)
+
+// prodF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func prodF16(dst []byte, src []byte)
+
+// minF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func minF16(dst []byte, src []byte)
+
+// maxF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func maxF16(dst []byte, src []byte)
+
 // minI64 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
 //
 //go:noescape

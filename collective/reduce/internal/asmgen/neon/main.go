@@ -28,8 +28,8 @@ type kernel struct {
 	name string
 	base uint32 // the encoding with Rd, Rn and Rm zero
 	asm  string // the instruction, for the comment: "FADD V%d.4S, V%d.4S, V%d.4S"
-	// custom, if set, writes Vd = Vd op Vm; it may use V8 to V11 (the
-	// register i+8 for lane block i) as scratch.
+	// custom, if set, writes Vd = Vd op Vm for the block in Vd (0 to 3);
+	// it may use V8 to V11 and V16 to V31 as scratch.
 	custom func(w *bytes.Buffer, d, m uint32)
 }
 
@@ -48,6 +48,34 @@ func int64MinMax(isMin bool) func(w *bytes.Buffer, d, m uint32) {
 		}
 		// BIT Vd, Vm, Vmask: Vd takes Vm's bits where mask is set.
 		fmt.Fprintf(w, "\tVBIT V%d.B16, V%d.B16, V%d.B16\n", mask, m, d)
+	}
+}
+
+// Half-precision conversions: FCVTL widens the low four halves of Vn to
+// singles, FCVTL2 the high four; FCVTN narrows four singles into the low
+// half of Vd (clearing the high half), FCVTN2 into the high half, rounding
+// as FPCR says (to nearest even, as Go leaves it).
+var (
+	fcvtl  = kernel{base: 0x0E217800, asm: "FCVTL V%d.4S, V%d.4H%.0d"}
+	fcvtl2 = kernel{base: 0x4E217800, asm: "FCVTL2 V%d.4S, V%d.8H%.0d"}
+	fcvtn  = kernel{base: 0x0E216800, asm: "FCVTN V%d.4H, V%d.4S%.0d"}
+	fcvtn2 = kernel{base: 0x4E216800, asm: "FCVTN2 V%d.8H, V%d.4S%.0d"}
+)
+
+// float16 returns the custom emitter of a Float16 kernel: widen both
+// operands (block i uses V16+2i, V17+2i, V24+2i and V25+2i), combine them
+// with the single-precision instruction f, and narrow back into Vd.
+func float16(f kernel) func(w *bytes.Buffer, d, m uint32) {
+	return func(w *bytes.Buffer, d, m uint32) {
+		xl, xh, yl, yh := 16+2*d, 17+2*d, 24+2*d, 25+2*d
+		op(w, fcvtl, xl, d, 0)
+		op(w, fcvtl2, xh, d, 0)
+		op(w, fcvtl, yl, m, 0)
+		op(w, fcvtl2, yh, m, 0)
+		op(w, f, xl, xl, yl)
+		op(w, f, xh, xh, yh)
+		op(w, fcvtn, d, xl, 0)
+		op(w, fcvtn2, d, xh, 0)
 	}
 }
 
@@ -80,6 +108,10 @@ var kernels = []kernel{
 	{"minI32", 0x4EA06C00, "SMIN V%d.4S, V%d.4S, V%d.4S", nil},
 	{"maxI32", 0x4EA06400, "SMAX V%d.4S, V%d.4S, V%d.4S", nil},
 	{"sumI64", 0x4EE08400, "ADD V%d.2D, V%d.2D, V%d.2D", nil},
+	{"sumF16", 0, "", float16(kernel{base: 0x4E20D400, asm: "FADD V%d.4S, V%d.4S, V%d.4S"})},
+	{"prodF16", 0, "", float16(kernel{base: 0x6E20DC00, asm: "FMUL V%d.4S, V%d.4S, V%d.4S"})},
+	{"minF16", 0, "", float16(kernel{base: 0x4EA0F400, asm: "FMIN V%d.4S, V%d.4S, V%d.4S"})},
+	{"maxF16", 0, "", float16(kernel{base: 0x4E20F400, asm: "FMAX V%d.4S, V%d.4S, V%d.4S"})},
 	{"minI64", 0, "", int64MinMax(true)},
 	{"maxI64", 0, "", int64MinMax(false)},
 }
