@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -56,65 +57,100 @@ func TestBuildVOracle(t *testing.T) {
 		}
 	}
 	for _, tt := range tests {
-		p := len(tt.counts)
-		scheds := make([]*Schedule, p)
-		params := make([]VParams, p)
-		for r := range p {
-			params[r] = tt.params(r)
-			s, err := BuildV(params[r])
-			if err != nil {
-				t.Fatalf("BuildV(%v) rank %d: %v", tt, r, err)
-			}
-			scheds[r] = s
-		}
-		displ := make([]int, p+1)
-		for i, n := range tt.counts {
-			displ[i+1] = displ[i] + n
-		}
-		total := displ[p]
-		val := func(r, i int) float64 { return float64(1 + r*1000 + i) }
-		in := make([][]float64, p)
-		for r := range p {
-			n := total
-			if tt.coll == AllGatherV {
-				n = tt.counts[r]
-			}
-			in[r] = make([]float64, n)
-			for i := range in[r] {
-				in[r][i] = val(r, i)
-			}
-		}
-		out, err := SimulateV(scheds, params, in)
-		if err != nil {
-			t.Fatalf("SimulateV(%v): %v", tt, err)
-		}
-		for r := range p {
-			var want []float64
-			if tt.coll == AllGatherV {
-				for q := range p {
-					for i := range tt.counts[q] {
-						want = append(want, val(q, i))
-					}
-				}
-			} else {
-				for i := range tt.counts[r] {
-					s := 0.0
-					for q := range p {
-						s += val(q, displ[r]+i)
-					}
-					want = append(want, s)
-				}
-			}
-			if len(out[r]) != len(want) {
-				t.Fatalf("SimulateV(%v) rank %d = %v; want %v", tt, r, out[r], want)
-			}
-			for i := range want {
-				if out[r][i] != want[i] {
-					t.Fatalf("SimulateV(%v) rank %d = %v; want %v", tt, r, out[r], want)
-				}
-			}
+		if err := checkV(tt); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// checkV builds every rank's schedule for tt, simulates them and compares
+// every rank's Out with a sequential reference.
+func checkV(tt vcase) error {
+	p := len(tt.counts)
+	scheds := make([]*Schedule, p)
+	params := make([]VParams, p)
+	for r := range p {
+		params[r] = tt.params(r)
+		s, err := BuildV(params[r])
+		if err != nil {
+			return fmt.Errorf("BuildV(%v) rank %d: %w", tt, r, err)
+		}
+		scheds[r] = s
+	}
+	displ := make([]int, p+1)
+	for i, n := range tt.counts {
+		displ[i+1] = displ[i] + n
+	}
+	total := displ[p]
+	val := func(r, i int) float64 { return float64(1 + r*1000 + i) }
+	in := make([][]float64, p)
+	for r := range p {
+		n := total
+		if tt.coll == AllGatherV {
+			n = tt.counts[r]
+		}
+		in[r] = make([]float64, n)
+		for i := range in[r] {
+			in[r][i] = val(r, i)
+		}
+	}
+	out, err := SimulateV(scheds, params, in)
+	if err != nil {
+		return fmt.Errorf("SimulateV(%v): %w", tt, err)
+	}
+	for r := range p {
+		var want []float64
+		if tt.coll == AllGatherV {
+			for q := range p {
+				for i := range tt.counts[q] {
+					want = append(want, val(q, i))
+				}
+			}
+		} else {
+			for i := range tt.counts[r] {
+				s := 0.0
+				for q := range p {
+					s += val(q, displ[r]+i)
+				}
+				want = append(want, s)
+			}
+		}
+		if !slices.Equal(out[r], want) {
+			return fmt.Errorf("SimulateV(%v) rank %d = %v; want %v", tt, r, out[r], want)
+		}
+	}
+	return nil
+}
+
+// FuzzBuildV: BuildV never panics, fails only with its sentinel errors,
+// and whatever it builds fits together and computes the reference result.
+// Each byte of counts is one rank's count.
+func FuzzBuildV(f *testing.F) {
+	f.Add(uint8(AllGatherV), []byte{3, 0, 5}, 2, false)
+	f.Add(uint8(ReduceScatterV), []byte{0, 0, 0, 9}, 0, true)
+	f.Add(uint8(ReduceScatterV), []byte{1}, 1, false)
+	f.Add(uint8(AllGatherV), []byte{}, 1, true)
+	f.Add(uint8(AllReduce), []byte{2, 2}, -1, false)
+	f.Fuzz(func(t *testing.T, coll uint8, counts []byte, chunk int, ip bool) {
+		if len(counts) > 24 {
+			return // an input filter: keep each case cheap; sizes up to 7 are covered above
+		}
+		c := make([]int, len(counts))
+		for i, b := range counts {
+			c[i] = int(b % 32)
+		}
+		tt := vcase{coll: Coll(coll), counts: c, chunk: chunk, inplace: ip}
+		_, err := BuildV(tt.params(0))
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("BuildV(%v) = %v; want ErrInvalid or ErrUnavailable", tt, err)
+			}
+			return
+		}
+		if err := checkV(tt); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestBuildVErrors: VParams that describe no call are refused with the
