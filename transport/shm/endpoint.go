@@ -48,7 +48,7 @@ var (
 	ErrAuthFailed = errors.New("shm: authentication failed: token mismatch — is KIZUNA_TOKEN the same on every rank?")
 	// errPeerClosed is the failure of a peer that closed its end cleanly
 	// (at a frame boundary).
-	errPeerClosed = errors.New("shm: link closed by peer")
+	errPeerClosed = fmt.Errorf("shm: link closed: %w", transport.ErrPeerClosed)
 )
 
 // Config configures one rank's shared-memory links.

@@ -22,3 +22,5 @@ func futexWait(addr *uint32, val uint32, d time.Duration) {
 func futexWake(*uint32) {}
 
 func osYield() { runtime.Gosched() }
+
+const mapPopulate = 0

@@ -22,7 +22,7 @@ func createSegment(path string, ringBytes int) (*segment, error) {
 		_ = syscall.Unlink(path)
 		return nil, fmt.Errorf("shm: size %s: %w", path, err)
 	}
-	mem, err := syscall.Mmap(fd, 0, total, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(fd, 0, total, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|mapPopulate)
 	if err != nil {
 		_ = syscall.Unlink(path)
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
@@ -56,7 +56,7 @@ func openSegment(path string, ringBytes int) (*segment, error) {
 	if st.Size != int64(total) {
 		return nil, fmt.Errorf("shm: %s is %d bytes, want %d: is the ring size the same on every rank?", path, st.Size, total)
 	}
-	mem, err := syscall.Mmap(fd, 0, total, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(fd, 0, total, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|mapPopulate)
 	if err != nil {
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
 	}
