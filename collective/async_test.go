@@ -12,7 +12,7 @@ import (
 // complete with correct results, in issue order, and synchronous calls
 // issued while they are pending run after them.
 func TestAsyncOrder(t *testing.T) {
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		t.Run(tr, func(t *testing.T) {
 			const ops = 40
 			err := RunLocal(context.Background(), 3, func(ctx context.Context, c *Comm) error {

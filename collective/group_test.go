@@ -49,7 +49,7 @@ func TestSplit(t *testing.T) {
 		{"singletons", 3, func(r int) int { return r }, func(r int) int { return 0 },
 			map[int][]int{0: {0}, 1: {1}, 2: {2}}},
 	}
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		for _, tt := range tests {
 			t.Run(tr+"/"+tt.name, func(t *testing.T) {
 				err := RunLocal(context.Background(), tt.n, func(ctx context.Context, c *Comm) error {
@@ -206,7 +206,7 @@ func TestSplitMismatch(t *testing.T) {
 // of them wait for rank 1, rank 0 completes many operations on the other,
 // synchronous and asynchronous, from another goroutine too.
 func TestSplitSiblingsIndependent(t *testing.T) {
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		t.Run(tr, func(t *testing.T) {
 			const ops = 20
 			err := RunLocal(context.Background(), 4, func(ctx context.Context, c *Comm) error {
@@ -330,7 +330,7 @@ func TestSplitChildFailureIsolated(t *testing.T) {
 // TestSplitMemberLost: a rank that dies fails the child communicators it
 // is in (naming it), not the ones it is not in.
 func TestSplitMemberLost(t *testing.T) {
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		t.Run(tr, func(t *testing.T) {
 			const dead = 1
 			start := time.Now()

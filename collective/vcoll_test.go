@@ -34,7 +34,7 @@ func vcounts(n int, rng *rand.Rand) [][]int {
 // pipeline.
 func TestVCollectivesOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	for _, tr := range []string{TransportInproc, TransportTCP} {
+	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		for _, n := range []int{1, 2, 3, 4, 5, 7} {
 			cases := vcounts(n, rng)
 			t.Run(fmt.Sprintf("%s/n=%d", tr, n), func(t *testing.T) {
