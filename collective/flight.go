@@ -286,7 +286,7 @@ func (o *observer) step(i int) {
 	}
 }
 
-// sending marks a blocking send of n bytes to peer (communicator rank).
+// sending marks a blocking send to peer (communicator rank).
 func (o *observer) sending(peer int) {
 	if o == nil {
 		return
