@@ -42,6 +42,14 @@ var lib struct {
 	comm  *collective.Comm
 }
 
+// initAbort lets kz_abort cancel a kz_init that is still connecting (a
+// peer that never comes would otherwise hold it until KIZUNA_TIMEOUT). Its
+// own mutex, not lib.mu, which kz_init holds, guards it.
+var initAbort struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // non-nil while kz_init runs
+}
+
 // dtypes maps the C KZ_* dtype values (their index) to Kizuna's DType.
 var dtypes = [...]collective.DType{
 	collective.Float32, collective.Float64, collective.Float16, collective.BFloat16,
@@ -112,18 +120,31 @@ func initialize(ctx context.Context) error {
 	case phaseFinalized:
 		return errFinalized
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	initAbort.mu.Lock()
+	initAbort.cancel = cancel
+	initAbort.mu.Unlock()
+	defer func() {
+		initAbort.mu.Lock()
+		initAbort.cancel = nil
+		initAbort.mu.Unlock()
+		cancel()
+	}()
 	var c *collective.Comm
+	var err error
 	if collective.InLaunchedJob() {
-		var err error
-		if c, err = collective.NewFromEnv(ctx); err != nil {
-			return err
-		}
+		c, err = collective.NewFromEnv(ctx)
 	} else {
-		cs, err := collective.NewLocal(ctx, 1)
-		if err != nil {
-			return err
+		var cs []*collective.Comm
+		if cs, err = collective.NewLocal(ctx, 1); err == nil {
+			c = cs[0]
 		}
-		c = cs[0]
+	}
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("%w: kz_abort during kz_init: %w", collective.ErrAborted, err)
+		}
+		return err
 	}
 	lib.comm, lib.phase = c, phaseReady
 	return nil
@@ -147,8 +168,16 @@ func finalize() error {
 	return c.Close()
 }
 
-// abort is kz_abort.
+// abort is kz_abort. During kz_init it cancels the connecting, so that
+// kz_init fails with ErrAborted (and may be called again).
 func abort() error {
+	initAbort.mu.Lock()
+	cancel := initAbort.cancel
+	initAbort.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		return nil
+	}
 	c, err := comm()
 	if err != nil {
 		return err

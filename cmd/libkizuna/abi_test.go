@@ -124,6 +124,39 @@ func TestAbort(t *testing.T) {
 	}
 }
 
+// TestAbortInit: kz_abort stops a kz_init that waits for a peer that
+// never comes, and leaves the library as before kz_init.
+func TestAbortInit(t *testing.T) {
+	reset(t)
+	// Rank 0 of 2: it serves the rendezvous store and waits for rank 1.
+	t.Setenv("KIZUNA_RANK", "0")
+	t.Setenv("KIZUNA_WORLD_SIZE", "2")
+	t.Setenv("KIZUNA_MASTER_ADDR", "127.0.0.1:0")
+	t.Setenv("KIZUNA_TIMEOUT", "60s")
+	t.Setenv("KIZUNA_TOKEN", "libkizuna-test")
+	done := make(chan error, 1)
+	go func() { done <- initialize(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("initialize() = %v before rank 1 came", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := abort(); err != nil {
+		t.Fatalf("abort() during init = %v; want nil", err)
+	}
+	select {
+	case err := <-done:
+		if classify(err) != codeAborted {
+			t.Errorf("initialize() after abort = %v (code %d); want code %d", err, classify(err), codeAborted)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("initialize() still waiting 20s after abort")
+	}
+	if _, err := rank(); !errors.Is(err, errNotInit) {
+		t.Errorf("rank() after an aborted init: error %v; want errNotInit", err)
+	}
+}
+
 // TestFinalizeDuringCall: kz_finalize does not wait for a call blocked in
 // another thread, which then fails with KZ_ERR_STATE.
 func TestFinalizeDuringCall(t *testing.T) {

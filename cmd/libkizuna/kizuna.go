@@ -156,6 +156,8 @@ int kz_recv(void *buf, size_t count, int dtype, int peer, uint32_t tag);
 // kz_abort fails every pending and later operation, on this rank and (best
 // effort) on every other rank, with KZ_ERR_ABORTED. It may be called from any
 // thread, for example by a watchdog; kz_finalize must still be called.
+// During kz_init it stops the connecting instead: kz_init then fails with
+// KZ_ERR_ABORTED, and the library is as before kz_init.
 int kz_abort(void);
 
 // kz_last_error returns the message of the calling thread's most recent
