@@ -53,10 +53,9 @@
 // Finish's Avg division has AVX2 versions for the floating-point types.
 //
 // On arm64 Apply uses NEON kernels (16-byte vectors) for Sum, Avg, Min and
-// Max of Float32, Float64, Float16, Int8, Uint8, Int32 and Int64, and Prod
-// of Float32, Float64, Float16 and Int32 (Float16 through FCVTL and FCVTN),
-// and Finish divides Float32 and Float64 with NEON; BFloat16 stays portable
-// there.
+// Max of every type, and Prod of Float32, Float64, Float16, BFloat16 and
+// Int32 (Float16 through FCVTL and FCVTN, BFloat16 with shifts), and Finish
+// divides Float32 and Float64 with NEON.
 //
 // SIMD reports what is in use; setting the environment variable
 // KIZUNA_SIMD=off before the process starts, or building with the purego

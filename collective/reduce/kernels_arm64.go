@@ -5,7 +5,8 @@ package reduce
 // init installs the NEON kernels and Finish's divisions for Float32 and
 // Float64, which every arm64 CPU can run (Advanced SIMD is part of
 // ARMv8-A), unless KIZUNA_SIMD turns them off. Float16 converts with FCVTL
-// and FCVTN. Prod for Int8, Uint8 and Int64, and BFloat16, stay portable.
+// and FCVTN, BFloat16 with shifts. Prod for Int8, Uint8 and Int64 stays
+// portable.
 func init() {
 	if simdDisabled() {
 		return
@@ -37,10 +38,14 @@ func init() {
 	set(Max, Int32, maxI32)
 	for _, op := range []Op{Sum, Avg} {
 		set(op, Float16, sumF16)
+		set(op, BFloat16, sumBF16)
 	}
 	set(Prod, Float16, prodF16)
 	set(Min, Float16, minF16)
 	set(Max, Float16, maxF16)
+	set(Prod, BFloat16, prodBF16)
+	set(Min, BFloat16, minBF16)
+	set(Max, BFloat16, maxBF16)
 	set(Min, Int64, minI64)
 	set(Max, Int64, maxI64)
 	finishers[Float32] = vectorizedFinish(divF32, scalarFinishers[Float32])

@@ -114,6 +114,26 @@ func minF16(dst []byte, src []byte)
 //go:noescape
 func maxF16(dst []byte, src []byte)
 
+// sumBF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func sumBF16(dst []byte, src []byte)
+
+// prodBF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func prodBF16(dst []byte, src []byte)
+
+// minBF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func minBF16(dst []byte, src []byte)
+
+// maxBF16 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
+//
+//go:noescape
+func maxBF16(dst []byte, src []byte)
+
 // minI64 combines the whole 16-byte blocks of src into dst; len(src) >= len(dst).
 //
 //go:noescape

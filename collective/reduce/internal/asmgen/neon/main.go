@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 )
 
 // A kernel is one vector instruction applied lane by lane, or a sequence
@@ -29,7 +30,8 @@ type kernel struct {
 	base uint32 // the encoding with Rd, Rn and Rm zero
 	asm  string // the instruction, for the comment: "FADD V%d.4S, V%d.4S, V%d.4S"
 	// custom, if set, writes Vd = Vd op Vm for the block in Vd (0 to 3);
-	// it may use V8 to V11 and V16 to V31 as scratch.
+	// it may use V8 to V11 and V16 to V31 as scratch, and V12 to V14 hold
+	// the BFloat16 constants in the BFloat16 kernels.
 	custom func(w *bytes.Buffer, d, m uint32)
 }
 
@@ -79,6 +81,60 @@ func float16(f kernel) func(w *bytes.Buffer, d, m uint32) {
 	}
 }
 
+// BFloat16: SHLL widens four elements to singles (a shift left by 16),
+// FCMEQ Vd, Vn, Vn is all ones where Vn is not NaN, SHRN keeps the high 16
+// bits of each single.
+var (
+	shll  = kernel{base: 0x2E613800, asm: "SHLL V%d.4S, V%d.4H, #16%.0d"}
+	shll2 = kernel{base: 0x6E613800, asm: "SHLL2 V%d.4S, V%d.8H, #16%.0d"}
+	fcmeq = kernel{base: 0x4E20E400, asm: "FCMEQ V%d.4S, V%d.4S, V%d.4S"}
+	shrn  = kernel{base: 0x0F108400, asm: "SHRN V%d.4H, V%d.4S, #16%.0d"}
+	shrn2 = kernel{base: 0x4F108400, asm: "SHRN2 V%d.8H, V%d.4S, #16%.0d"}
+)
+
+// bfloat16Consts sets V12 to the quiet bit (0x00400000), V13 to 1 and V14
+// to 0x7fff in every 32-bit lane, for bfloat16's rounding.
+const bfloat16Consts = "\tMOVW $0x00400000, R3\n\tVDUP R3, V12.S4\n\tMOVW $1, R3\n\tVDUP R3, V13.S4\n\tMOVW $0x7fff, R3\n\tVDUP R3, V14.S4\n"
+
+// bfloat16 returns the custom emitter of a BFloat16 kernel: widen both
+// operands, combine with the single-precision instruction f, and round back
+// as the portable BFloat16From does (add 0x7fff plus the lowest kept bit,
+// or set a NaN's quiet bit), unless exact (Min and Max return an operand,
+// so only NaNs change). Block i uses V8+i and V16+2i, V17+2i, V24+2i,
+// V25+2i.
+func bfloat16(f kernel, exact bool) func(w *bytes.Buffer, d, m uint32) {
+	return func(w *bytes.Buffer, d, m uint32) {
+		xl, xh, yl, yh, mask := 16+2*d, 17+2*d, 24+2*d, 25+2*d, 8+d
+		op(w, shll, xl, d, 0)
+		op(w, shll2, xh, d, 0)
+		op(w, shll, yl, m, 0)
+		op(w, shll2, yh, m, 0)
+		op(w, f, xl, xl, yl)
+		op(w, f, xh, xh, yh)
+		for half, r := range []uint32{xl, xh} {
+			// yl = r | quiet; mask = r is not NaN.
+			fmt.Fprintf(w, "\tVORR V12.B16, V%d.B16, V%d.B16\n", r, yl)
+			op(w, fcmeq, mask, r, r)
+			t := r
+			if !exact {
+				// yh = r + 0x7fff + (r>>16 & 1)
+				fmt.Fprintf(w, "\tVUSHR $16, V%d.S4, V%d.S4\n", r, yh)
+				fmt.Fprintf(w, "\tVAND V13.B16, V%d.B16, V%d.B16\n", yh, yh)
+				fmt.Fprintf(w, "\tVADD V%d.S4, V%d.S4, V%d.S4\n", r, yh, yh)
+				fmt.Fprintf(w, "\tVADD V14.S4, V%d.S4, V%d.S4\n", yh, yh)
+				t = yh
+			}
+			// yl = not NaN ? t : r | quiet
+			fmt.Fprintf(w, "\tVBIT V%d.B16, V%d.B16, V%d.B16\n", mask, t, yl)
+			if half == 0 {
+				op(w, shrn, d, yl, 0)
+			} else {
+				op(w, shrn2, d, yl, 0)
+			}
+		}
+	}
+}
+
 // Finish's Avg division: Vd = Vd / V8 (q in every lane).
 var divKernels = []struct {
 	name string
@@ -112,6 +168,10 @@ var kernels = []kernel{
 	{"prodF16", 0, "", float16(kernel{base: 0x6E20DC00, asm: "FMUL V%d.4S, V%d.4S, V%d.4S"})},
 	{"minF16", 0, "", float16(kernel{base: 0x4EA0F400, asm: "FMIN V%d.4S, V%d.4S, V%d.4S"})},
 	{"maxF16", 0, "", float16(kernel{base: 0x4E20F400, asm: "FMAX V%d.4S, V%d.4S, V%d.4S"})},
+	{"sumBF16", 0, "", bfloat16(kernel{base: 0x4E20D400, asm: "FADD V%d.4S, V%d.4S, V%d.4S"}, false)},
+	{"prodBF16", 0, "", bfloat16(kernel{base: 0x6E20DC00, asm: "FMUL V%d.4S, V%d.4S, V%d.4S"}, false)},
+	{"minBF16", 0, "", bfloat16(kernel{base: 0x4EA0F400, asm: "FMIN V%d.4S, V%d.4S, V%d.4S"}, true)},
+	{"maxBF16", 0, "", bfloat16(kernel{base: 0x4E20F400, asm: "FMAX V%d.4S, V%d.4S, V%d.4S"}, true)},
 	{"minI64", 0, "", int64MinMax(true)},
 	{"maxI64", 0, "", int64MinMax(false)},
 }
@@ -156,6 +216,9 @@ func emit(w *bytes.Buffer, k kernel) {
 	n := k.name
 	fmt.Fprintf(w, "\n// func %s(dst []byte, src []byte)\nTEXT ·%s(SB), NOSPLIT, $0-48\n", n, n)
 	w.WriteString("\tMOVD dst_base+0(FP), R0\n\tMOVD src_base+24(FP), R1\n\tMOVD dst_len+8(FP), R2\n")
+	if strings.HasSuffix(n, "BF16") {
+		w.WriteString(bfloat16Consts)
+	}
 	fmt.Fprintf(w, "%s_64:\n\tCMP $64, R2\n\tBLT %s_16\n", n, n)
 	w.WriteString("\tVLD1 (R0), [V0.B16, V1.B16, V2.B16, V3.B16]\n")
 	w.WriteString("\tVLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]\n")
