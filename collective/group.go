@@ -49,6 +49,7 @@ func (c *Comm) register() {
 	c.grp.reg = reg
 	c.mux.SetControlHandler(reg.onControl)
 	c.mux.SetMismatchHandler(reg.onMismatch)
+	c.mux.SetPeerLostHandler(reg.onPeerLost) // heartbeat.go
 }
 
 // reserve marks id used and reports whether it was free.

@@ -109,7 +109,7 @@ func (h *Header) UnmarshalFrom(b []byte) error {
 }
 
 func (k Kind) valid() bool {
-	return k == KindColl || k == KindP2P || k == KindControl
+	return k == KindColl || k == KindP2P || k == KindControl || k == KindHeartbeat
 }
 
 func allZero(b []byte) bool {

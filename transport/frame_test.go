@@ -72,7 +72,7 @@ func TestHeaderRejects(t *testing.T) {
 		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }},
 		{"version", func(b []byte) []byte { b[1] = 9; return b }},
 		{"kind zero", func(b []byte) []byte { b[2] = 0; return b }},
-		{"kind unknown", func(b []byte) []byte { b[2] = 4; return b }},
+		{"kind unknown", func(b []byte) []byte { b[2] = 5; return b }},
 		{"reserved 7", func(b []byte) []byte { b[7] = 1; return b }},
 		{"reserved tail", func(b []byte) []byte { b[HeaderSize-1] = 1; return b }},
 		{"negative src", func(b []byte) []byte { b[15] = 0x80; return b }},

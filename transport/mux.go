@@ -230,6 +230,7 @@ type Mux struct {
 
 	control  atomic.Pointer[func(*Header, []byte)]
 	mismatch atomic.Pointer[func(*MismatchError)]
+	peerLost atomic.Pointer[func(peer int, err error)]
 	closed   atomic.Bool // Fail was called; read without mu on the control path
 
 	mu      sync.Mutex
@@ -320,6 +321,16 @@ func (m *Mux) Size() int { return m.size }
 // control frames that arrive while none is set are dropped.
 func (m *Mux) SetControlHandler(fn func(h *Header, payload []byte)) {
 	m.control.Store(&fn)
+}
+
+// SetPeerLostHandler sets the function told, once per peer, that the link
+// to peer failed for a reason other than this rank's Close or the peer's
+// clean close (ErrClosed, ErrPeerClosed): a broken connection, a dead
+// process, a peer silent past the heartbeat timeout. It is called by
+// FailPeer, after the peer's receives have failed, on the failing
+// transport's goroutine; it must not block.
+func (m *Mux) SetPeerLostHandler(fn func(peer int, err error)) {
+	m.peerLost.Store(&fn)
 }
 
 // SetMismatchHandler sets the function told about a detected operation
@@ -590,6 +601,9 @@ func (m *Mux) Deliver(h *Header, payload []byte) {
 		m.deliverControl(h, payload)
 		return
 	}
+	if h.Kind == KindHeartbeat {
+		return
+	}
 	if !m.validData(h) || len(payload) != int(h.Len) {
 		return
 	}
@@ -676,6 +690,12 @@ func (m *Mux) DeliverFrom(h *Header, rd io.Reader) error {
 	}
 	if h.Kind == KindControl {
 		return m.deliverControlFrom(h, rd)
+	}
+	if h.Kind == KindHeartbeat {
+		if h.Len != 0 {
+			return fmt.Errorf("%w: heartbeat frame from rank %d carries %d bytes", ErrProtocol, h.Src, h.Len)
+		}
+		return nil
 	}
 	n := int(h.Len)
 	m.mu.Lock()
@@ -1037,14 +1057,15 @@ func discard(rd io.Reader, n int) error {
 
 // FailPeer makes every pending receive from peer, and every later one that
 // no already-arrived frame satisfies, complete with a *PeerError{Peer: peer,
-// Op: "recv", Err: err}. The first failure of a peer wins.
+// Op: "recv", Err: err}. The first failure of a peer wins; unless err is
+// ErrClosed or ErrPeerClosed, it is then passed to the peer-lost handler.
 func (m *Mux) FailPeer(peer int, err error) {
 	if peer < 0 || peer >= m.size {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.peerErr[peer] != nil {
+		m.mu.Unlock()
 		return
 	}
 	pe := &PeerError{Peer: peer, Op: "recv", Err: err}
@@ -1057,6 +1078,28 @@ func (m *Mux) FailPeer(peer int, err error) {
 		m.completeAllLocked(q.head, pe)
 		delete(m.posted, k)
 	}
+	closed := m.err != nil
+	m.mu.Unlock()
+	if closed || errors.Is(err, ErrClosed) || errors.Is(err, ErrPeerClosed) {
+		return
+	}
+	if fn := m.peerLost.Load(); fn != nil && *fn != nil {
+		(*fn)(peer, err)
+	}
+}
+
+// PeerErr returns the failure FailPeer recorded for peer, or nil while
+// the link to peer is healthy.
+func (m *Mux) PeerErr(peer int) error {
+	if peer < 0 || peer >= m.size {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pe := m.peerErr[peer]; pe != nil {
+		return pe
+	}
+	return nil
 }
 
 // FailComm makes every pending and every later KindColl or KindP2P receive on

@@ -18,6 +18,11 @@ const (
 	// notice). They are never matched against posted receives; the Mux hands them
 	// to its control handler.
 	KindControl Kind = 3
+	// KindHeartbeat frames carry nothing: a transport sends one on a link
+	// that has been idle for a while, so that the peer can tell a silent
+	// link from a dead or stopped process. The receiving transport drops
+	// them; the Mux never sees them.
+	KindHeartbeat Kind = 4
 )
 
 // HeaderSize is the encoded size of a Header on the wire, in bytes.
@@ -89,6 +94,15 @@ var (
 	ErrClosed   = errors.New("transport: closed")
 	ErrTooLarge = errors.New("transport: payload length exceeds receive buffer")
 	ErrProtocol = errors.New("transport: protocol error")
+	// ErrPeerClosed is the failure of a link whose peer closed it cleanly,
+	// at a frame boundary (it called Close, or its process ended). Unlike
+	// every other link failure it is not reported to the Mux's peer-lost
+	// handler: a peer that finished and closed is not lost.
+	ErrPeerClosed = errors.New("connection closed by peer")
+	// ErrSilent is the failure of a link on which nothing (no frame, no
+	// heartbeat) arrived for two heartbeat intervals: the peer's process is
+	// stopped, hung, or cut off.
+	ErrSilent = errors.New("transport: peer silent past the heartbeat timeout")
 )
 
 // PeerError reports a failure of the link to one peer, like net.OpError.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Environment variables read when the corresponding Config field is zero.
@@ -16,7 +17,17 @@ const (
 	EnvIfName         = "KIZUNA_IFNAME"           // interface whose address to listen on
 	EnvSocketsPerPeer = "KIZUNA_SOCKETS_PER_PEER" // connections per pair of ranks
 	EnvImpl           = "KIZUNA_TCP_IMPL"         // "net" or "netpoll"
+	EnvHeartbeat      = "KIZUNA_HEARTBEAT"        // heartbeat interval (a Go duration; "off" or 0 for none)
 )
+
+// DefaultHeartbeat is the heartbeat interval when neither Config.Heartbeat
+// nor KIZUNA_HEARTBEAT sets it: a peer silent for two intervals (4 s) is
+// declared lost.
+const DefaultHeartbeat = 2 * time.Second
+
+// minHeartbeat bounds the interval from below: each interval costs a wakeup
+// of the heartbeat goroutine four times and a frame per idle peer.
+const minHeartbeat = 10 * time.Millisecond
 
 // Socket implementations (Config.Impl).
 const (
@@ -69,6 +80,14 @@ type Config struct {
 	// Impl is ImplNet or ImplNetpoll. Default: KIZUNA_TCP_IMPL, else
 	// DefaultImpl. Ranks may differ: the wire format is the same.
 	Impl string
+	// Heartbeat is the heartbeat interval: a link idle for half of it
+	// carries a heartbeat frame, and a peer from which nothing arrives for
+	// two intervals while this rank waits on it (a stopped or hung process,
+	// a cut cable) is failed with transport.ErrSilent. Default:
+	// KIZUNA_HEARTBEAT, else DefaultHeartbeat; negative turns heartbeats
+	// off (KIZUNA_HEARTBEAT=off or 0). Ranks may differ, but a rank with
+	// heartbeats off may be declared silent by one with them on while idle.
+	Heartbeat time.Duration
 	// Logger receives one info line about the chosen bind address, a
 	// warning for each refused connection, and errors about lost links.
 	// Default slog.Default().
@@ -107,6 +126,17 @@ func resolve(cfg Config) (resolved, error) {
 	}
 	if r.SocketsPerPeer < 1 || r.SocketsPerPeer > maxSocketsPerPeer {
 		return r, fmt.Errorf("tcp: sockets per peer %d out of range [1,%d]", r.SocketsPerPeer, maxSocketsPerPeer)
+	}
+
+	if r.Heartbeat == 0 {
+		hb, err := HeartbeatFromEnv()
+		if err != nil {
+			return r, err
+		}
+		r.Heartbeat = hb
+	}
+	if r.Heartbeat > 0 && r.Heartbeat < minHeartbeat {
+		return r, fmt.Errorf("tcp: heartbeat interval %v is below %v", r.Heartbeat, minHeartbeat)
 	}
 
 	if r.Impl == "" {
@@ -183,4 +213,21 @@ func interfaceAddr(name string) (net.IP, error) {
 		return v6, nil
 	}
 	return nil, errors.New("interface has no usable address")
+}
+
+// HeartbeatFromEnv returns the heartbeat interval KIZUNA_HEARTBEAT sets:
+// DefaultHeartbeat when it is unset, -1 for "off" or "0".
+func HeartbeatFromEnv() (time.Duration, error) {
+	v := os.Getenv(EnvHeartbeat)
+	switch v {
+	case "":
+		return DefaultHeartbeat, nil
+	case "off", "0":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("tcp: %s=%q: want a positive duration such as 2s, or off", EnvHeartbeat, v)
+	}
+	return d, nil
 }

@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +31,8 @@ type endpoint struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per socket
+	beats     sync.WaitGroup // the heartbeat goroutine and its writes (heartbeat.go)
+	stopBeat  chan struct{}  // closed by Close
 }
 
 var _ transport.Endpoint = (*endpoint)(nil)
@@ -44,6 +45,8 @@ type peer struct {
 	failOnce sync.Once
 	err      atomic.Pointer[error] // set once the link to this peer failed
 	eofs     atomic.Int32          // sockets that reached a clean end of stream
+	sent     atomic.Uint64         // frames sent, for the heartbeat goroutine
+	beating  atomic.Bool           // a heartbeat write is in progress
 }
 
 // sock is one connection to a peer.
@@ -52,6 +55,8 @@ type sock struct {
 	hdr      [transport.HeaderSize]byte
 	released bool // l has been released by Close; guarded by mu
 	l        link
+	reads    atomic.Uint64 // read calls returned, for the heartbeat goroutine
+	inRead   atomic.Bool   // the reader goroutine is blocked reading from the peer
 }
 
 func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
@@ -106,6 +111,11 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 			e.readers.Add(1)
 			go e.readLoop(pr, s)
 		}
+	}
+	e.stopBeat = make(chan struct{})
+	if cfg.Heartbeat > 0 && cfg.Size > 1 {
+		e.beats.Add(1)
+		go e.heartbeat(cfg.Heartbeat, e.stopBeat)
 	}
 	return e, nil
 }
@@ -162,6 +172,7 @@ func (e *endpoint) Send(ctx context.Context, peer int, h *transport.Header, payl
 	if n := uint32(len(p.socks)); n > 1 {
 		s = p.socks[p.next.Add(1)%n]
 	}
+	p.sent.Add(1)
 	s.mu.Lock()
 	var err error
 	if s.released {
@@ -231,7 +242,7 @@ func (r *payloadReader) Read(b []byte) (int, error) {
 
 // errPeerClosed is the failure of a peer that closed every connection
 // cleanly (at a frame boundary).
-var errPeerClosed = errors.New("connection closed by peer")
+var errPeerClosed = transport.ErrPeerClosed
 
 // readLoop reads frames from one socket and delivers them to the Mux, until
 // the socket fails or is closed. A clean end of stream on one socket does
@@ -239,7 +250,7 @@ var errPeerClosed = errors.New("connection closed by peer")
 // before closing; the last one does.
 func (e *endpoint) readLoop(p *peer, s *sock) {
 	defer e.readers.Done()
-	rd := s.l.reader()
+	rd := &watchReader{rd: s.l.reader(), s: s}
 	prd := &payloadReader{e: e, p: p, rd: rd}
 	hb := make([]byte, transport.HeaderSize)
 	h := new(transport.Header)
@@ -287,6 +298,7 @@ func (e *endpoint) readFrame(p *peer, rd, prd io.Reader, hb []byte, h *transport
 func (e *endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		close(e.stopBeat)
 		e.mux.Fail(transport.ErrClosed)
 		for _, p := range e.peers {
 			if p == nil {
@@ -316,6 +328,7 @@ func (e *endpoint) Close() error {
 			}
 		}
 		<-done
+		e.beats.Wait() // the links are interrupted: heartbeat writes have ended
 		for _, p := range e.peers {
 			if p == nil {
 				continue
