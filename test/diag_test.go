@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,4 +253,44 @@ func promQuery(client *http.Client, addr, q string) (map[string]float64, error) 
 		out[s.Metric["rank"]] = f
 	}
 	return out, nil
+}
+
+// TestRunSIGUSR1Summary: SIGUSR1 to kizuna run prints the summary of a
+// hung job and the job goes on, until it is stopped.
+func TestRunSIGUSR1Summary(t *testing.T) {
+	prog := buildDiagprog(t)
+	mark := newMark(t)
+	cmd, stdout, stderr := startRun(t, mark, "", "-np", "3", "-x", "KIZUNA_ALGO=ring",
+		"--", prog, "-mode", "hang", "-rank", "1", "-ops", "1")
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(stdout.String(), "ready\n") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ranks never got ready:\n%s\n%s", stdout, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	re := regexp.MustCompile(`behind: rank 1 is idle after allreduce #\d+ \(done\); rank 0, 2 ahead of it`)
+	for !re.MatchString(stderr.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary after SIGUSR1:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(marked(mark)); n < 3 {
+		t.Fatalf("%d ranks alive after SIGUSR1; want the job to go on with 3\n%s", n, stderr)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err, ended := waitExit(cmd, 30*time.Second)
+	if !ended {
+		t.Fatalf("kizuna run did not end after SIGTERM:\n%s", stderr)
+	}
+	if got := exitStatus(err); got != 128+15 {
+		t.Errorf("kizuna run after SIGTERM: exit status %d; want %d\n%s", got, 128+15, stderr)
+	}
+	if m := regexp.MustCompile(`flight records of the ranks \(in (\S+)\):`).FindStringSubmatch(stderr.String()); m != nil {
+		os.RemoveAll(m[1])
+	}
+	checkNoLeftovers(t, mark)
 }

@@ -38,6 +38,8 @@ On --timeout, ranks whose communicator is open are first sent SIGUSR1 and
 given up to 2s to write their flight records (KIZUNA_FLIGHT_DIR, a
 directory of the job's own unless -x sets it); one summary then says which
 rank waits in which operation, for whom, and which ranks are behind.
+SIGUSR1 to kizuna run prints the same summary while the job goes on (when
+every rank has a communicator open).
 --timeline DIR records every rank's operations (KIZUNA_TIMELINE) and merges
 them into DIR/timeline.json for Perfetto.
 
@@ -185,11 +187,14 @@ func runRun(args []string) error {
 	sigs := make(chan os.Signal, 2) // a second signal escalates to SIGKILL
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	dumps := make(chan os.Signal, 1) // SIGUSR1: print who waits for whom, go on
+	signal.Notify(dumps, syscall.SIGUSR1)
+	defer signal.Stop(dumps)
 
 	stdin, closeStdin := rankStdin()
 	defer closeStdin()
 	job := rc.job
-	job.Stdin, job.Stdout, job.Stderr, job.Signals = stdin, os.Stdout, os.Stderr, sigs
+	job.Stdin, job.Stdout, job.Stderr, job.Signals, job.Dump = stdin, os.Stdout, os.Stderr, sigs, dumps
 	err = launch.Run(context.Background(), job)
 	if rc.timeline != "" { // whatever the outcome: the ranks that closed wrote theirs
 		if n, path, merr := mergeTimeline(rc.timeline, "", os.Stdout); merr != nil {

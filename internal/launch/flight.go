@@ -29,6 +29,7 @@ type flightCollector struct {
 	keep    bool
 	sentAt  time.Time
 	waiting []int // ranks expected to answer
+	stop    bool  // stop the job after the summary (a timeout, not a Job.Dump request)
 	tick    <-chan time.Time
 	ticker  *time.Ticker
 	due     <-chan time.Time
@@ -79,20 +80,33 @@ func (f *flightCollector) live() []int {
 	return out
 }
 
-// timedOut asks the ranks for their records. It reports whether it did
-// (some rank's communicator is open); if not, there is nothing to wait for.
-func (s *supervisor) flightTimedOut() bool {
+// flightAsk asks the ranks for their records. With stop (a timeout) the
+// job is stopped after the summary, and ranks without a handler may be
+// stopped by the signal; without it (Job.Dump) the job goes on, so the
+// signal is sent only when every rank has a communicator open. It reports
+// whether it asked.
+func (s *supervisor) flightAsk(stop bool) bool {
 	f := s.flight
 	if f == nil {
 		return false
 	}
-	f.waiting = f.live()
-	if len(f.waiting) == 0 {
+	if f.pending() { // already asking: a timeout now also stops the job
+		f.stop = f.stop || stop
+		return true
+	}
+	live := f.live()
+	if len(live) == 0 {
 		return false
 	}
+	if !stop && len(live) < s.left {
+		s.out.log(s.job.Log, "", []byte(fmt.Sprintf("kizuna run: SIGUSR1: only ranks %v have a communicator open here; not asking (the others would be stopped by the signal)\n", live)))
+		return false
+	}
+	f.waiting, f.stop = live, stop
 	f.sentAt = time.Now()
-	// Signals go to every rank of a host: ranks with no communicator open
-	// (and no handler) are stopped by it, as the timeout stops them anyway.
+	// Signals go to every rank of a host: on a timeout, ranks with no
+	// communicator open (and no handler) are stopped by it, as the timeout
+	// stops them anyway.
 	s.forward(syscall.SIGUSR1)
 	f.ticker = time.NewTicker(flightPoll)
 	f.tick = f.ticker.C
@@ -108,15 +122,18 @@ func (s *supervisor) timedOut() {
 	if s.cause == nil {
 		s.cause = err
 	}
-	if !s.flightTimedOut() {
+	if !s.flightAsk(true) {
 		s.fail(err)
 	}
 }
 
-// flightDone prints the summary and stops the job.
+// flightDone prints the summary and, after a timeout, stops the job.
 func (s *supervisor) flightDone() {
+	stop := s.flight.stop
 	s.flightReport()
-	s.fail(s.cause)
+	if stop {
+		s.fail(s.cause)
+	}
 }
 
 // flightAnswered reports whether every rank asked has written a record
@@ -142,7 +159,7 @@ func (s *supervisor) flightReport() {
 	if f.ticker != nil {
 		f.ticker.Stop()
 	}
-	f.tick, f.due = nil, nil
+	f.tick, f.due, f.stop = nil, nil, false
 	f.keep = true
 	recs, err := diag.ReadFlights(f.dir)
 	var b strings.Builder

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,14 +54,12 @@ func TestFlightDir(t *testing.T) {
 	}
 }
 
-// TestRunTimeoutFlight: on its timeout, a job whose ranks registered a
-// flight record is sent SIGUSR1, and the summary of the records they
-// write is printed before the ranks are stopped; the job still ends with a
-// *TimeoutError. The ranks are shell scripts standing in for Kizuna
-// programs: rank 1 answers SIGUSR1 with a record showing it waits for
-// rank 0, rank 0 with one showing it idle.
-func TestRunTimeoutFlight(t *testing.T) {
-	dir := t.TempDir()
+// standIns writes a rank program (a shell script standing in for a Kizuna
+// program) into dir: it registers a flight record in KIZUNA_FLIGHT_DIR and
+// answers SIGUSR1 with a record in which rank 1 waits for rank 0 in
+// allreduce #2 and rank 0 is idle after allreduce #1.
+func standIns(t *testing.T, dir string) string {
+	t.Helper()
 	prog := filepath.Join(dir, "rank.sh")
 	// write saves rec as JSON in file, as the rank would.
 	write := func(file string, rec *diag.FlightRecord) {
@@ -79,7 +79,6 @@ func TestRunTimeoutFlight(t *testing.T) {
 	for r := range 2 {
 		write(prog+".start"+strconv.Itoa(r), &diag.FlightRecord{Rank: r, Size: 2, Reason: diag.ReasonStart, Ops: []diag.FlightOp{}})
 	}
-	flight := filepath.Join(dir, "flight")
 	script := `r=$KIZUNA_RANK; d=$KIZUNA_FLIGHT_DIR
 trap 'cp "$0.answer$r" "$d/f.tmp$r" && mv "$d/f.tmp$r" "$d/flight-rank$r-comm0.json"' USR1
 mkdir -p "$d" && cp "$0.start$r" "$d/flight-rank$r-comm0.json"
@@ -87,6 +86,23 @@ while :; do sleep 0.05; done`
 	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return prog
+}
+
+// wantSummary are lines of the summary of standIns' records.
+var wantSummary = []string{
+	"kizuna run:   rank 1 waits in allreduce #2 (ring, 8 B, step 1/2, recv) for rank 0",
+	"kizuna run:   behind: rank 0 is idle after allreduce #1 (done); rank 1 ahead of it",
+}
+
+// TestRunTimeoutFlight: on its timeout, a job whose ranks registered a
+// flight record is sent SIGUSR1, and the summary of the records they
+// write is printed before the ranks are stopped; the job still ends with a
+// *TimeoutError.
+func TestRunTimeoutFlight(t *testing.T) {
+	dir := t.TempDir()
+	prog := standIns(t, dir)
+	flight := filepath.Join(dir, "flight")
 	var out, log bytes.Buffer
 	err := Run(context.Background(), Job{
 		NP: 2, Argv: []string{"sh", prog}, Env: []string{"KIZUNA_FLIGHT_DIR=" + flight},
@@ -96,13 +112,76 @@ while :; do sleep 0.05; done`
 	if !errors.As(err, &te) {
 		t.Fatalf("Run = %v; want a *TimeoutError\n%s", err, log.String())
 	}
-	for _, want := range []string{
-		"kizuna run: flight records of the ranks (in " + flight + "):",
-		"kizuna run:   rank 1 waits in allreduce #2 (ring, 8 B, step 1/2, recv) for rank 0",
-		"kizuna run:   behind: rank 0 is idle after allreduce #1 (done); rank 1 ahead of it",
-	} {
+	for _, want := range append([]string{"kizuna run: flight records of the ranks (in " + flight + "):"}, wantSummary...) {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("launcher output lacks %q:\n%s", want, log.String())
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunDumpFlight: a Job.Dump request (kizuna run's SIGUSR1) prints the
+// summary and the job goes on.
+func TestRunDumpFlight(t *testing.T) {
+	dir := t.TempDir()
+	prog := standIns(t, dir)
+	flight := filepath.Join(dir, "flight")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dump := make(chan os.Signal, 1)
+	var log lockedBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Job{NP: 2, Argv: []string{"sh", prog}, Env: []string{"KIZUNA_FLIGHT_DIR=" + flight},
+			Stderr: &log, Dump: dump, Grace: 500 * time.Millisecond})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for { // both ranks registered
+		recs, _ := diag.ReadFlights(flight)
+		if len(recs[0]) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ranks never registered their flight records\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dump <- syscall.SIGUSR1
+	for !strings.Contains(log.String(), wantSummary[1]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary after the dump request:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range wantSummary {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("launcher output lacks %q:\n%s", want, log.String())
+		}
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("Run ended after a dump request: %v", err)
+	case <-time.After(200 * time.Millisecond): // still running
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel = %v; want context.Canceled", err)
 	}
 }

@@ -63,8 +63,15 @@ type Job struct {
 	// return a *SignalError; a second one sends SIGKILL at once.
 	Signals <-chan os.Signal
 	// Timeout, if positive, stops a job that runs longer (SIGTERM, then
-	// SIGKILL after Grace); Run then returns a *TimeoutError.
+	// SIGKILL after Grace); Run then returns a *TimeoutError. Ranks with a
+	// Kizuna communicator open are first asked for their flight records
+	// (SIGUSR1), and a summary of who waits for whom is written to Log.
 	Timeout time.Duration
+	// Dump: each value received asks the ranks for their flight records and
+	// writes the summary to Log, like a timeout, but the job goes on
+	// (kizuna run does it on SIGUSR1). Only when every rank has a
+	// communicator open, as the signal stops a rank that does not handle it.
+	Dump <-chan os.Signal
 	// Grace is how long ranks have between SIGTERM and SIGKILL. Default
 	// DefaultGrace.
 	Grace time.Duration
@@ -325,6 +332,8 @@ func (s *supervisor) run(ctx context.Context) error {
 		case <-timeout:
 			timeout = nil
 			s.timedOut() // asks the ranks for their flight records first
+		case <-s.job.Dump:
+			s.flightAsk(false)
 		case <-s.flight.tickC():
 			if s.flightAnswered() {
 				s.flightDone()
