@@ -3,15 +3,18 @@
 // arithmetic (FADD, FMUL, FMIN, FMAX, SMIN, ... on vectors), so this
 // generator encodes those instructions as WORDs, each with the instruction
 // it holds as a comment; `go tool objdump` on an arm64 test binary decodes
-// them back. Run it from collective/reduce with
+// them back (where its decoder knows them). Run it from the repository
+// root with
 //
 //	go generate ./collective/reduce
 //
-// Every kernel has the Go signature func(dst, src []byte) and combines
+// Every Apply kernel has the Go signature func(dst, src []byte) and combines
 // len(dst) rounded down to a multiple of 16 bytes, dst[i] = dst[i] op src[i],
 // with dst in the first operand (Rn) as the compiled scalar Go code has it:
 // Go's min and max on arm64 are FMIN and FMAX, which these kernels apply
-// lane by lane, so -0 and NaN come out as in the portable kernels.
+// lane by lane, so -0 and NaN come out as in the portable kernels. Float16
+// and BFloat16 are widened to float32, combined and rounded back once, as
+// the portable kernels do. divF32 and divF64 are Finish's Avg division.
 package main
 
 import (
