@@ -141,7 +141,11 @@ func remoteError(m *controlMsg) *RemoteError {
 // ncclCommDestroy is: close it on every member once the operations on it
 // are done (a member that closes it early is not announced, so the others'
 // pending operations on it end at their timeout; a member whose process
-// ends is seen as lost at once).
+// ends is seen as lost at once). Communicators that share a link also
+// share its bound on data that arrives before its receive is posted
+// (transport.DefaultHoldLimit per source): a peer that runs more than that
+// ahead on one communicator delays its frames for the others on the same
+// link until this rank catches up.
 func (c *Comm) Split(ctx context.Context, color, key int) (*Comm, error) {
 	if color < NoColor || color > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: split: color %d, want a non-negative int32 or NoColor", ErrInvalid, color)
