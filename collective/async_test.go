@@ -111,6 +111,7 @@ func TestAsyncOrder(t *testing.T) {
 // TestAsyncErrors: a failing asynchronous operation reports through Wait
 // and Err; Wait's context bounds only the waiting.
 func TestAsyncErrors(t *testing.T) {
+	release := make(chan struct{}) // rank 1 joins the second operation only after rank 0 gave up waiting
 	errs := eachRank(t, TransportInproc, 2, 30*time.Second, func(ctx context.Context, c *Comm) error {
 		// Local misuse surfaces from Wait and breaks nothing.
 		h := AllReduceAsync(c, make([]float32, 2), make([]float32, 3), Sum)
@@ -121,13 +122,14 @@ func TestAsyncErrors(t *testing.T) {
 		// its deadline while the operation goes on and later succeeds.
 		buf := []float32{1}
 		if c.Rank() == 1 {
-			time.Sleep(200 * time.Millisecond)
+			<-release
 		}
 		h = AllReduceAsync(c, buf, buf, Sum)
 		if c.Rank() == 0 {
 			wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 			err := h.Wait(wctx)
 			cancel()
+			close(release)
 			if !errors.Is(err, context.DeadlineExceeded) || h.Err() != nil {
 				return fmt.Errorf("Wait(short ctx) = %v, Err = %v; want DeadlineExceeded, nil", err, h.Err())
 			}
