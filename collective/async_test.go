@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,7 +113,12 @@ func TestAsyncOrder(t *testing.T) {
 // and Err; Wait's context bounds only the waiting.
 func TestAsyncErrors(t *testing.T) {
 	release := make(chan struct{}) // rank 1 joins the second operation only after rank 0 gave up waiting
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
 	errs := eachRank(t, TransportInproc, 2, 30*time.Second, func(ctx context.Context, c *Comm) error {
+		if c.Rank() == 0 {
+			defer free() // never leave rank 1 waiting, even on an early failure
+		}
 		// Local misuse surfaces from Wait and breaks nothing.
 		h := AllReduceAsync(c, make([]float32, 2), make([]float32, 3), Sum)
 		if err := h.Wait(ctx); !errors.Is(err, ErrInvalid) || !errors.Is(h.Err(), ErrInvalid) {
@@ -129,7 +135,7 @@ func TestAsyncErrors(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 			err := h.Wait(wctx)
 			cancel()
-			close(release)
+			free()
 			if !errors.Is(err, context.DeadlineExceeded) || h.Err() != nil {
 				return fmt.Errorf("Wait(short ctx) = %v, Err = %v; want DeadlineExceeded, nil", err, h.Err())
 			}
