@@ -89,7 +89,7 @@ func TestLibkizunaC(t *testing.T) {
 	prog := filepath.Join(t.TempDir(), "kztest")
 	cc := exec.Command("gcc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1",
 		"-o", prog, "../cmd/libkizuna/testdata/kztest.c",
-		"-I", dir, "-L", dir, "-lkizuna", "-Wl,-rpath,"+dir, "-lpthread")
+		"-I", "../cmd/libkizuna", "-L", dir, "-lkizuna", "-Wl,-rpath,"+dir, "-lpthread")
 	if out, err := cc.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cc.Args, " "), err, out)
 	}
@@ -97,25 +97,28 @@ func TestLibkizunaC(t *testing.T) {
 	out := runJob(t, "-np", "3", "--", prog, t.TempDir())
 	checkRanks(t, out, 3, `(?m)^rank %d of %d: ok \d{6,} checks$`)
 
-	// The header also compiles as C++, and links (its declarations are
-	// extern "C").
-	t.Run("C++", func(t *testing.T) {
-		need(t, "g++")
-		src := filepath.Join(t.TempDir(), "hdr.cc")
-		code := "#include \"libkizuna.h\"\n#include <cstdio>\n" +
-			"int main() { int rc = kz_size(); std::printf(\"%d %s\\n\", rc, kz_strerror(rc)); return rc == KZ_ERR_STATE ? 0 : 1; }\n"
-		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		bin := strings.TrimSuffix(src, ".cc")
-		cxx := exec.Command("g++", "-Wall", "-Wextra", "-Werror", "-o", bin, src, "-I", dir, "-L", dir, "-lkizuna", "-Wl,-rpath,"+dir)
-		if out, err := cxx.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(cxx.Args, " "), err, out)
-		}
-		if out, err := exec.Command(bin).CombinedOutput(); err != nil || string(out) != "-2 KZ_ERR_STATE\n" {
-			t.Errorf("C++ program: %v, output %q; want \"-2 KZ_ERR_STATE\\n\"", err, out)
-		}
-	})
+	// The public header (kizuna.h) and the one Go writes beside the library
+	// (libkizuna.h, which includes kizuna.h) both compile as C++, and link
+	// (their declarations are extern "C").
+	for _, hdr := range []string{"kizuna.h", "libkizuna.h"} {
+		t.Run("C++/"+hdr, func(t *testing.T) {
+			need(t, "g++")
+			src := filepath.Join(t.TempDir(), "hdr.cc")
+			code := "#include \"" + hdr + "\"\n#include \"kizuna.h\"\n#include <cstdio>\n" +
+				"int main() { int rc = kz_size(); std::printf(\"%d %s\\n\", rc, kz_strerror(rc)); return rc == KZ_ERR_STATE ? 0 : 1; }\n"
+			if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			bin := strings.TrimSuffix(src, ".cc")
+			cxx := exec.Command("g++", "-Wall", "-Wextra", "-Werror", "-o", bin, src, "-I", "../cmd/libkizuna", "-I", dir, "-L", dir, "-lkizuna", "-Wl,-rpath,"+dir)
+			if out, err := cxx.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", strings.Join(cxx.Args, " "), err, out)
+			}
+			if out, err := exec.Command(bin).CombinedOutput(); err != nil || string(out) != "-2 KZ_ERR_STATE\n" {
+				t.Errorf("C++ program: %v, output %q; want \"-2 KZ_ERR_STATE\\n\"", err, out)
+			}
+		})
+	}
 
 	// Outside any launcher, kz_init makes a job of one rank.
 	cmd := exec.Command(prog, t.TempDir())

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "libkizuna.h"
+#include "kizuna.h"
 
 static int rank = -1, size = -1, checks = 0;
 
