@@ -72,6 +72,16 @@ func connectEndpoint(ctx context.Context, cfg *Config, l *tcp.Listener, addrs, h
 		l.Close()
 		return nil, err
 	}
+	if len(local) == cfg.Size-1 { // every peer over shared memory: no TCP link at all
+		l.Close()
+		mux := transport.NewMux(cfg.Rank, cfg.Size)
+		mux.SetFIFO(true) // one ring per peer: every peer's frames arrive in order
+		ep, err := prep.Connect(ctx, mux)
+		if err != nil {
+			return nil, err
+		}
+		return ep, nil
+	}
 	tcpAddrs := append([]string(nil), addrs...)
 	for _, p := range local {
 		tcpAddrs[p] = "" // reached over shared memory
@@ -82,9 +92,6 @@ func connectEndpoint(ctx context.Context, cfg *Config, l *tcp.Listener, addrs, h
 		return nil, err
 	}
 	mux := tcpEp.Mux()
-	if len(local) == cfg.Size-1 {
-		mux.SetFIFO(true) // one ring per peer: every peer's frames arrive in order
-	}
 	shmEp, err := prep.Connect(ctx, mux)
 	if err != nil {
 		tcpEp.Close()

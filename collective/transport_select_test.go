@@ -40,7 +40,7 @@ func TestTransportChoice(t *testing.T) {
 				if got := c.Transport(); got != tt.want {
 					return fmt.Errorf("Transport() = %q; want %q", got, tt.want)
 				}
-				return checkAllReduce(ctx, c, []int{1, 1000, 300000})
+				return checkAllReduce(ctx, c, []int{1, 1000, 100000})
 			})
 			if err != nil {
 				t.Fatal(err)

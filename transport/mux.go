@@ -288,6 +288,18 @@ func (m *Mux) Stats() MuxStats {
 	return MuxStats{Posted: m.nPosted, Unexpected: m.nUnexp, UnexpectedBytes: m.unexpBytes}
 }
 
+// Posted reports whether a receive for k is posted and waiting for its
+// frame. A transport that can hold a frame back cheaply (shared memory)
+// uses it to wait briefly for the receive, so that the payload is copied
+// once, into the receive's buffer, instead of twice through an unexpected
+// buffer.
+func (m *Mux) Posted(k Key) bool {
+	m.mu.Lock()
+	_, ok := m.posted[k]
+	m.mu.Unlock()
+	return ok
+}
+
 // NewMux returns the Mux of rank in a fabric of size ranks.
 func NewMux(rank, size int) *Mux {
 	m := &Mux{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -616,7 +617,32 @@ func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transpor
 	if int(h.Src) != l.rank {
 		return fmt.Errorf("%w: frame from rank %d names source rank %d", transport.ErrProtocol, l.rank, h.Src)
 	}
+	if h.Kind == transport.KindColl && h.Len > 0 {
+		e.awaitPost(h.Key())
+	}
 	return e.mux.DeliverFrom(h, prd)
+}
+
+// postWait bounds how long a reader holds a collective frame in the ring
+// waiting for its receive to be posted. A peer one step ahead sends the next
+// step's frame while this rank still reduces the last one; waiting a little
+// lets the payload go straight from the ring into the receive buffer (one
+// copy) instead of through an unexpected buffer (two). Frames behind it in
+// the ring wait too, so the bound is short.
+const postWait = 200 * time.Microsecond
+
+// awaitPost waits, yielding, up to postWait for a receive for k to be posted.
+func (e *Endpoint) awaitPost(k transport.Key) {
+	if e.mux.Posted(k) {
+		return
+	}
+	for start := time.Now(); time.Since(start) < postWait; {
+		runtime.Gosched()
+		if e.mux.Posted(k) || e.closed.Load() {
+			return
+		}
+		osYield()
+	}
 }
 
 // closeLinger bounds how long Close keeps reading (and dropping) what peers
