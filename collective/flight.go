@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,6 +72,8 @@ type flightSlot struct {
 	steps atomic.Int32
 	step  atomic.Int32
 	wait  atomic.Int32 // noWait, or peer<<1 | waitSend/waitRecv
+	peer  atomic.Int32 // send and recv: the other rank
+	tag   atomic.Uint32
 	err   atomic.Pointer[string]
 }
 
@@ -77,16 +81,56 @@ type flightSlot struct {
 // allocated once; recording an operation allocates nothing and takes no
 // lock. Operations are recorded by the goroutine that holds Comm.mu; any
 // goroutine may take a snapshot.
+//
+// Point-to-point sends and receives, which run concurrently, go to a ring
+// of their own (p2p), each claiming the next slot atomically; their seq is
+// stored plus one (theirs start at 0) and desc's bits 40-41 say send (1)
+// or receive (2). With more of them outstanding at once than the ring
+// holds, a slot may be reused while its operation still runs, which
+// garbles that record, nothing else.
 type flightRecorder struct {
-	slots []flightSlot
-	total atomic.Uint64 // operations recorded
+	slots   []flightSlot
+	total   atomic.Uint64 // operations recorded
+	p2p     []flightSlot
+	p2pNext atomic.Uint64
 }
+
+// maxP2PSlots bounds the point-to-point ring.
+const maxP2PSlots = 256
 
 func newFlightRecorder(n int) *flightRecorder {
 	if n <= 0 {
 		return nil
 	}
-	return &flightRecorder{slots: make([]flightSlot, n)}
+	return &flightRecorder{slots: make([]flightSlot, n), p2p: make([]flightSlot, min(n, maxP2PSlots))}
+}
+
+const (
+	p2pSend = 1
+	p2pRecv = 2
+)
+
+// p2pBegin records the start of a send (kind p2pSend) or receive to or from
+// peer, and returns its slot.
+func (f *flightRecorder) p2pBegin(kind uint64, peer int, tag uint32, seq uint64, count int, dt reduce.DType, now int64) *flightSlot {
+	s := &f.p2p[(f.p2pNext.Add(1)-1)%uint64(len(f.p2p))]
+	s.seq.Store(0)
+	s.desc.Store(uint64(schedule.SendRecv) | uint64(dt)<<16 | kind<<40)
+	s.count.Store(int64(count))
+	s.bytes.Store(int64(count) * int64(dt.Size()))
+	s.start.Store(now)
+	s.end.Store(0)
+	s.peer.Store(int32(peer))
+	s.tag.Store(tag)
+	dir := waitSend
+	if kind == p2pRecv {
+		dir = waitRecv
+	}
+	s.wait.Store(int32(peer)<<1 | dir)
+	s.err.Store(nil)
+	s.state.Store(flRunning)
+	s.seq.Store(seq + 1)
+	return s
 }
 
 // begin records the start of operation seq and returns its slot.
@@ -108,11 +152,18 @@ func (f *flightRecorder) begin(cl *call, seq uint64, steps int, now int64) *flig
 	return s
 }
 
-// snapshot copies the recorder's operations, oldest first.
-func (f *flightRecorder) snapshot() []diag.FlightOp {
-	ops := make([]diag.FlightOp, 0, len(f.slots))
-	for i := range f.slots {
-		s := &f.slots[i]
+// snapshot copies the recorder's collective operations, oldest first.
+func (f *flightRecorder) snapshot() []diag.FlightOp { return snapshotSlots(f.slots, false) }
+
+// snapshotP2P copies the recorder's sends and receives, oldest first.
+func (f *flightRecorder) snapshotP2P() []diag.FlightOp { return snapshotSlots(f.p2p, true) }
+
+// snapshotSlots copies the operations in slots, in sequence order, or in
+// order of start (byStart: sends and receives, numbered per peer and tag).
+func snapshotSlots(slots []flightSlot, byStart bool) []diag.FlightOp {
+	ops := make([]diag.FlightOp, 0, len(slots))
+	for i := range slots {
+		s := &slots[i]
 		seq := s.seq.Load()
 		if seq == 0 {
 			continue
@@ -134,6 +185,14 @@ func (f *flightRecorder) snapshot() []diag.FlightOp {
 		switch schedule.Coll(desc & 0xff) {
 		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter:
 			op.RedOp = reduce.Op(desc >> 24 & 0xff).String()
+		}
+		if kind := desc >> 40 & 3; kind != 0 { // send or receive
+			op.Seq = seq - 1
+			op.Op, op.Algo, op.Root = "send", "", 0
+			if kind == p2pRecv {
+				op.Op = "recv"
+			}
+			op.Peer, op.Tag = int(s.peer.Load()), s.tag.Load()
 		}
 		if st := s.state.Load(); int(st) < len(flStateNames) {
 			op.State = flStateNames[st]
@@ -160,12 +219,15 @@ func (f *flightRecorder) snapshot() []diag.FlightOp {
 		}
 		ops = append(ops, op)
 	}
-	// The ring is in slot order; put it in sequence order.
-	for i := 1; i < len(ops); i++ {
-		for j := i; j > 0 && ops[j].Seq < ops[j-1].Seq; j-- {
-			ops[j], ops[j-1] = ops[j-1], ops[j]
+	// The ring is in slot order.
+	slices.SortStableFunc(ops, func(a, b diag.FlightOp) int {
+		if byStart {
+			if c := a.Start.Compare(b.Start); c != 0 {
+				return c
+			}
 		}
-	}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
 	return ops
 }
 
@@ -344,6 +406,38 @@ func (o *observer) received(peer, n int) {
 	}
 }
 
+// p2pBegin records the start of a point-to-point send or receive (any
+// goroutine); p2pEnd records its end.
+func (o *observer) p2pBegin(send bool, peer int, tag uint32, seq uint64, buf []byte, dt reduce.DType) *flightSlot {
+	if o == nil || o.flight == nil {
+		return nil
+	}
+	kind := uint64(p2pRecv)
+	if send {
+		kind = p2pSend
+	}
+	count := 0
+	if dt.Valid() {
+		count = len(buf) / dt.Size()
+	}
+	return o.flight.p2pBegin(kind, peer, tag, seq, count, dt, nowNano())
+}
+
+func (o *observer) p2pEnd(s *flightSlot, err *error) {
+	if s == nil {
+		return
+	}
+	s.end.Store(nowNano())
+	s.wait.Store(noWait)
+	if *err != nil {
+		msg := (*err).Error()
+		s.err.Store(&msg)
+		s.state.Store(flFailed)
+		return
+	}
+	s.state.Store(flDone)
+}
+
 // end records the end of the operation begun last; err is what the caller
 // gets.
 func (o *observer) end(cl *call, err error) {
@@ -420,6 +514,7 @@ func (c *Comm) flightRecord(reason string) diag.FlightRecord {
 		rec.Capacity = len(o.flight.slots)
 		rec.Total = o.flight.total.Load()
 		rec.Ops = o.flight.snapshot()
+		rec.P2P = o.flight.snapshotP2P()
 	}
 	if rec.Ops == nil {
 		rec.Ops = []diag.FlightOp{}

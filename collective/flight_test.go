@@ -244,3 +244,61 @@ func runOn(comms []*Comm, fn func(ctx context.Context, c *Comm) error) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestFlightP2P: sends and receives are recorded apart from collectives,
+// with peer and tag; one blocked shows in the summary with whom it waits
+// for, and fails when the communicator closes.
+func TestFlightP2P(t *testing.T) {
+	comms, err := NewLocal(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	buf := make([]float32, 4)
+	if err := Send(ctx, comms[0], buf, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := Recv(ctx, comms[1], buf, 0, 7); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- Recv(ctx, comms[1], buf, 0, 9) }()
+	var rec FlightRecord
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec = comms[1].Flight()
+		if len(rec.Blocked()) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rank 1's record never showed the blocked receive: %+v", rec.P2P)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(rec.P2P) != 2 {
+		t.Fatalf("rank 1's P2P = %+v; want 2 receives", rec.P2P)
+	}
+	done, b := rec.P2P[0], rec.P2P[1]
+	if done.Op != "recv" || done.Seq != 0 || done.Tag != 7 || done.Peer != 0 || done.State != diag.StateDone || done.Bytes != 16 || done.DType != "float32" {
+		t.Errorf("first receive = %+v; want recv #0 tag 7 from 0, 16 bytes, done", done)
+	}
+	if b.Op != "recv" || b.Tag != 9 || b.State != diag.StateRunning || b.WaitingOn != 0 || b.Waiting != "recv" {
+		t.Errorf("blocked receive = %+v; want recv tag 9 running, waiting on rank 0", b)
+	}
+	r0 := comms[0].Flight()
+	if len(r0.P2P) != 1 || r0.P2P[0].Op != "send" || r0.P2P[0].Peer != 1 || r0.P2P[0].Tag != 7 || r0.P2P[0].State != diag.StateDone {
+		t.Errorf("rank 0's P2P = %+v; want one send to 1 with tag 7, done", r0.P2P)
+	}
+	sum := diag.Summarize(map[int]*FlightRecord{0: &r0, 1: &rec}, 2, time.Time{})
+	if !strings.Contains(sum, "rank 1 is blocked in recv #0 (tag 9, 16 B) from rank 0; rank 0 is idle after") {
+		t.Errorf("Summarize(...) =\n%s\nwant rank 1 blocked in a receive from rank 0", sum)
+	}
+	comms[1].Close()
+	if err := <-blocked; !errors.Is(err, ErrClosed) {
+		t.Errorf("blocked Recv after Close = %v; want ErrClosed", err)
+	}
+	if got := comms[1].Flight().P2P[1]; got.State != diag.StateFailed || got.Error == "" || got.End == nil {
+		t.Errorf("receive failed by Close recorded as %+v; want failed with its error", got)
+	}
+	comms[0].Close()
+}

@@ -39,11 +39,12 @@ func (c *Comm) nextP2P(m map[p2pKey]uint64, peer int, tag uint32) uint64 {
 }
 
 // SendBytes sends buf (elements of dt) to peer with tag. See Send.
-func (c *Comm) SendBytes(ctx context.Context, buf []byte, dt DType, peer int, tag uint32) error {
+func (c *Comm) SendBytes(ctx context.Context, buf []byte, dt DType, peer int, tag uint32) (err error) {
 	if err := c.p2pCheck("send", buf, dt, peer); err != nil {
 		return err
 	}
 	seq := c.nextP2P(c.sendSeq, peer, tag)
+	defer c.obs.p2pEnd(c.obs.p2pBegin(true, peer, tag, seq, buf, dt), &err) // flight recorder
 	h := transport.Header{
 		Kind: transport.KindP2P, Op: uint8(schedule.SendRecv), DType: uint8(dt), Comm: c.id,
 		Tag: tag, Seq: seq, Count: int64(len(buf) / dt.Size()),
@@ -63,11 +64,12 @@ func (c *Comm) SendBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 }
 
 // RecvBytes receives the next message from peer with tag into buf. See Recv.
-func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, tag uint32) error {
+func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, tag uint32) (err error) {
 	if err := c.p2pCheck("recv", buf, dt, peer); err != nil {
 		return err
 	}
 	seq := c.nextP2P(c.recvSeq, peer, tag)
+	defer c.obs.p2pEnd(c.obs.p2pBegin(false, peer, tag, seq, buf, dt), &err) // flight recorder
 	r := &transport.Recv{
 		Key: transport.Key{Kind: transport.KindP2P, Comm: c.id, Src: int32(c.peers[peer]), Tag: tag, Seq: seq},
 		Buf: buf,
@@ -77,7 +79,7 @@ func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	err := c.mux.Wait(ctx, r)
+	err = c.mux.Wait(ctx, r)
 	if err == nil && r.Hdr.DType != uint8(dt) {
 		err = fmt.Errorf("%w: rank %d sent %d %s elements with tag %d, receiver expects %s",
 			ErrMismatch, peer, r.Hdr.Count, reduce.DType(r.Hdr.DType), tag, dt)

@@ -49,6 +49,10 @@ type FlightRecord struct {
 	Capacity int        `json:"capacity"`
 	Total    uint64     `json:"total"`
 	Ops      []FlightOp `json:"ops"`
+	// P2P are the last point-to-point sends and receives (Op "send" or
+	// "recv", Seq counting per peer and tag), oldest first. They run
+	// concurrently with each other and with the collectives in Ops.
+	P2P []FlightOp `json:"p2p,omitempty"`
 }
 
 // FlightOp is one operation in a flight record.
@@ -60,6 +64,8 @@ type FlightOp struct {
 	DType string `json:"dtype"`
 	RedOp string `json:"redop,omitempty"`
 	Root  int    `json:"root"`
+	Peer  int    `json:"peer,omitempty"` // send and recv: the other rank
+	Tag   uint32 `json:"tag,omitempty"`  // send and recv
 	Algo  string `json:"algo"`
 	State string `json:"state"`
 	// Step is the schedule step the operation is in (or stopped in), of
@@ -92,6 +98,18 @@ func (r *FlightRecord) Last() *FlightOp {
 		return nil
 	}
 	return &r.Ops[len(r.Ops)-1]
+}
+
+// Blocked returns the point-to-point operations of the record still
+// running, oldest first.
+func (r *FlightRecord) Blocked() []FlightOp {
+	var out []FlightOp
+	for _, op := range r.P2P {
+		if op.State == StateRunning || op.State == StateQueued {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // FlightFile is the name a rank's record for communicator comm is written
@@ -238,6 +256,20 @@ func Summarize(recs map[int]*FlightRecord, size int, now time.Time) string {
 			b.WriteByte('\n')
 		default:
 			fmt.Fprintf(&b, "rank %d %s (%s, step %d/%d, not blocked on a peer)\n", r, where(rec), cur.State, cur.Step+1, cur.Steps)
+		}
+		for _, p := range rec.Blocked() {
+			dir := "from"
+			if p.Op == "send" {
+				dir = "to"
+			}
+			fmt.Fprintf(&b, "rank %d is blocked in %s #%d (tag %d, %d B) %s rank %d", r, p.Op, p.Seq, p.Tag, p.Bytes, dir, p.Peer)
+			if d := now.Sub(p.Start); d > 0 && !now.IsZero() {
+				fmt.Fprintf(&b, ", %v so far", d.Round(time.Millisecond))
+			}
+			if q := recs[p.Peer]; q != nil {
+				fmt.Fprintf(&b, "; rank %d %s", p.Peer, where(q))
+			}
+			b.WriteByte('\n')
 		}
 	}
 	if len(have) == 0 {
