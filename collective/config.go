@@ -67,6 +67,13 @@ type Config struct {
 	// Timeout bounds every operation (and communicator start) in addition to
 	// the caller's context. Default DefaultTimeout.
 	Timeout time.Duration
+	// Heartbeat is the failure detector's interval on TCP links: an idle
+	// link carries a heartbeat frame, and a peer from which nothing arrives
+	// for two intervals while this rank waits on it (stopped, hung, cut
+	// off) is declared lost, which fails every operation of the
+	// communicators it belongs to. 0 means KIZUNA_HEARTBEAT, else
+	// tcp.DefaultHeartbeat (2s); negative turns heartbeats off.
+	Heartbeat time.Duration
 	// Algo restricts or forces algorithms, with NCCL_ALGO's grammar
 	// ("ring", "allreduce:tree;ring", "^tree"). "" lets the cost model choose.
 	Algo string

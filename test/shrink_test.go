@@ -1,0 +1,102 @@
+package test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/rendezvous"
+)
+
+// TestShrinkProcesses: 8 ranks all-reduce in a loop with checked results;
+// one is killed with SIGKILL; the 7 others get an error naming it, shrink
+// the communicator and go on all-reducing on 7 ranks with the oracle's
+// answers, renumbered densely in their old order. Over shared memory (the
+// default between processes of one host) and over TCP.
+func TestShrinkProcesses(t *testing.T) {
+	prog := filepath.Join(t.TempDir(), "faultprog")
+	if out, err := exec.Command("go", "build", "-o", prog, "./faultprog").CombinedOutput(); err != nil {
+		t.Fatalf("build faultprog: %v\n%s", err, out)
+	}
+	tests := []struct {
+		transport string
+	}{
+		{"shm"},
+		{"tcp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.transport, func(t *testing.T) {
+			const n, victim = 8, 5
+			cmds, outs, errs := startProg(t, prog, n, []string{"KIZUNA_TRANSPORT=" + tt.transport, "KIZUNA_TIMEOUT=60s"}, "-iters", "50")
+			waitReady(t, outs, errs)
+			start := time.Now()
+			cmds[victim].Process.Signal(syscall.SIGKILL)
+			var wg sync.WaitGroup
+			for r := range n {
+				if r == victim {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err, ended := waitExit(cmds[r], 45*time.Second)
+					want := r
+					if r > victim {
+						want--
+					}
+					out := outs[r].String()
+					switch {
+					case !ended:
+						t.Errorf("rank %d still running 45 s after rank %d was killed; stderr: %s", r, victim, errs[r])
+					case err != nil:
+						t.Errorf("rank %d: %v; stderr: %s", r, err, errs[r])
+					case !strings.Contains(out, fmt.Sprintf("shrunk: rank %d of %d (was rank %d)", want, n-1, r)):
+						t.Errorf("rank %d output = %q; want it shrunk to rank %d of %d", r, out, want, n-1)
+					case !strings.Contains(errs[r].String(), fmt.Sprintf("rank %d", victim)):
+						t.Errorf("rank %d stderr = %q; want its error to name rank %d", r, errs[r], victim)
+					}
+				}()
+			}
+			wg.Wait()
+			t.Logf("7 survivors shrank and ran 50 checked all-reduces within %v of the kill", time.Since(start))
+		})
+	}
+}
+
+// startProg starts n processes of prog as ranks against a store of the
+// test's own.
+func startProg(t *testing.T, prog string, n int, env []string, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
+	t.Helper()
+	store, err := rendezvous.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]*syncWriter, n)
+	errs := make([]*syncWriter, n)
+	for r := range n {
+		cmd := exec.Command(prog, args...)
+		cmd.Env = append(os.Environ(),
+			"KIZUNA_RANK="+strconv.Itoa(r), "KIZUNA_WORLD_SIZE="+strconv.Itoa(n),
+			"KIZUNA_MASTER_ADDR="+store.Addr(), "KIZUNA_EXTERNAL_STORE=1",
+			"KIZUNA_JOB_ID="+strings.ReplaceAll(t.Name(), "/", "-"))
+		cmd.Env = append(cmd.Env, env...)
+		outs[r], errs[r] = &syncWriter{w: new(bytes.Buffer)}, &syncWriter{w: new(bytes.Buffer)}
+		cmd.Stdout, cmd.Stderr = outs[r], errs[r]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[r] = cmd
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	return cmds, outs, errs
+}
