@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
 )
 
 // members returns, on every rank of c, the world ranks of c's members in
@@ -519,6 +521,39 @@ func TestSplitTimeout(t *testing.T) {
 		return nil
 	})
 	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSplitUnderTopology: with a topology layout on the world, a split
+// communicator (which has no layout: the topology describes the world) runs
+// the plain algorithms and gets the right answers, and the world keeps its
+// topology-aware ones.
+func TestSplitUnderTopology(t *testing.T) {
+	err := RunLocal(context.Background(), 6, func(ctx context.Context, c *Comm) error {
+		sub, err := c.Split(ctx, c.Rank()%2, 0)
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		if got, want := sub.Available(schedule.AllReduce), Available(schedule.AllReduce); !slices.Equal(got, want) {
+			return fmt.Errorf("split communicator Available(allreduce) = %v; want %v", got, want)
+		}
+		for _, algo := range sub.Available(schedule.AllReduce) {
+			x := []float64{float64(c.Rank()), 1}
+			if err := AllReduce(ctx, sub, x, x, Sum, WithAlgo(algo)); err != nil {
+				return err
+			}
+			if want := float64(c.Rank()%2*3 + 6); x[0] != want || x[1] != 3 {
+				return fmt.Errorf("AllReduce(%s) on the split = %v; want [%v 3]", algo, x, want)
+			}
+		}
+		if n := len(c.Available(schedule.AllReduce)); n <= len(Available(schedule.AllReduce)) {
+			return fmt.Errorf("world offers %d all-reduce algorithms; want the topology-aware ones too", n)
+		}
+		return nil
+	}, WithConfig(func(cfg *Config) { cfg.Topology, cfg.Placement = "torus:2x3", "linear" }))
+	if err != nil {
 		t.Fatal(err)
 	}
 }
