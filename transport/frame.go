@@ -15,7 +15,7 @@ import (
 //	     4    1 DType
 //	     5    1 RedOp
 //	     6    1 Algo
-//	     7    1 reserved, zero
+//	     7    1 Flags (FlagSum or zero)
 //	     8    4 Comm
 //	    12    4 Src
 //	    16    4 Root
@@ -23,7 +23,8 @@ import (
 //	    24    8 Seq
 //	    32    8 Count
 //	    40    4 Len
-//	    44   20 reserved, zero
+//	    44    4 Sum when Flags has FlagSum, else zero
+//	    48   16 reserved, zero
 //
 // Data frames use this fixed binary header rather than msgpack: encoding and
 // decoding allocate nothing, every field sits at a known offset, and the size
@@ -33,7 +34,8 @@ import (
 // per-chunk cost: the TCP handshake and the payloads of KindControl frames.
 //
 // The reserved bytes must be zero; a later version may give them meaning and
-// will then bump frameVersion.
+// will then bump frameVersion. A frame without a checksum (Flags zero) is
+// byte for byte what it was before Flags and Sum existed.
 const (
 	frameMagic   = 0x4B // 'K'
 	frameVersion = 1
@@ -50,7 +52,7 @@ func (h *Header) MarshalTo(b []byte) {
 	b[4] = h.DType
 	b[5] = h.RedOp
 	b[6] = h.Algo
-	b[7] = 0
+	b[7] = h.Flags & FlagSum
 	binary.LittleEndian.PutUint32(b[8:], h.Comm)
 	binary.LittleEndian.PutUint32(b[12:], uint32(h.Src))
 	binary.LittleEndian.PutUint32(b[16:], uint32(h.Root))
@@ -58,12 +60,18 @@ func (h *Header) MarshalTo(b []byte) {
 	binary.LittleEndian.PutUint64(b[24:], h.Seq)
 	binary.LittleEndian.PutUint64(b[32:], uint64(h.Count))
 	binary.LittleEndian.PutUint32(b[40:], h.Len)
-	clear(b[44:HeaderSize])
+	if h.Flags&FlagSum != 0 {
+		binary.LittleEndian.PutUint32(b[44:], h.Sum)
+	} else {
+		clear(b[44:48])
+	}
+	clear(b[48:HeaderSize])
 }
 
 // UnmarshalFrom decodes b[:HeaderSize] into h. It rejects, with an error
 // wrapping ErrProtocol, a short buffer, a wrong magic or version byte, an
-// unknown Kind, Len > MaxPayload, a negative Src and non-zero reserved bytes.
+// unknown Kind, Len > MaxPayload, a negative Src, an unknown flag and
+// non-zero reserved bytes.
 // On error h is unchanged.
 func (h *Header) UnmarshalFrom(b []byte) error {
 	if len(b) < HeaderSize {
@@ -80,7 +88,8 @@ func (h *Header) UnmarshalFrom(b []byte) error {
 	if !k.valid() {
 		return fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, b[2])
 	}
-	if b[7] != 0 || !allZero(b[44:]) {
+	flags := b[7]
+	if flags&^FlagSum != 0 || !allZero(b[48:]) || flags&FlagSum == 0 && !allZero(b[44:48]) {
 		return fmt.Errorf("%w: reserved header bytes are not zero", ErrProtocol)
 	}
 	src := int32(binary.LittleEndian.Uint32(b[12:]))
@@ -104,6 +113,10 @@ func (h *Header) UnmarshalFrom(b []byte) error {
 		Seq:   binary.LittleEndian.Uint64(b[24:]),
 		Count: int64(binary.LittleEndian.Uint64(b[32:])),
 		Len:   n,
+		Flags: flags,
+	}
+	if flags&FlagSum != 0 {
+		h.Sum = binary.LittleEndian.Uint32(b[44:])
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{"zero payload", Header{Kind: KindP2P}},
 		{"control", Header{Kind: KindControl, Src: 1, Len: 17}},
 		{"max payload", Header{Kind: KindColl, Len: MaxPayload, Src: 1<<31 - 1}},
+		{"checksum", Header{Kind: KindColl, Src: 2, Len: 8, Flags: FlagSum, Sum: 0xcafef00d}},
+		{"heartbeat", Header{Kind: KindHeartbeat, Src: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,7 +75,8 @@ func TestHeaderRejects(t *testing.T) {
 		{"version", func(b []byte) []byte { b[1] = 9; return b }},
 		{"kind zero", func(b []byte) []byte { b[2] = 0; return b }},
 		{"kind unknown", func(b []byte) []byte { b[2] = 5; return b }},
-		{"reserved 7", func(b []byte) []byte { b[7] = 1; return b }},
+		{"unknown flag", func(b []byte) []byte { b[7] = 2; return b }},
+		{"sum without flag", func(b []byte) []byte { b[45] = 1; return b }},
 		{"reserved tail", func(b []byte) []byte { b[HeaderSize-1] = 1; return b }},
 		{"negative src", func(b []byte) []byte { b[15] = 0x80; return b }},
 		{"len over max", func(b []byte) []byte { b[43] = 0x40; b[40] = 1; return b }},

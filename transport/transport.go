@@ -49,7 +49,16 @@ type Header struct {
 	Seq   uint64 // operation sequence number on Comm (or per-(peer,tag) counter for P2P)
 	Count int64  // element count of the whole operation, as the caller passed it
 	Len   uint32 // payload length in bytes
+	// Flags holds FlagSum or nothing. Sum is the CRC-32C (Castagnoli) of
+	// the payload when Flags has FlagSum; the transports carry both and
+	// never compute or check them (the collective package does, with
+	// KIZUNA_CHECKSUM=crc32c).
+	Flags uint8
+	Sum   uint32
 }
+
+// FlagSum marks a header whose Sum holds the payload's CRC-32C.
+const FlagSum uint8 = 1
 
 // Key is the matching key of a frame or posted receive.
 type Key struct {
