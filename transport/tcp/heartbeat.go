@@ -17,7 +17,10 @@ import (
 //     healthy link carries something at least once per interval;
 //   - declares the peer lost (transport.ErrSilent) when every socket's
 //     reader has been waiting on the peer, with nothing read, for two
-//     intervals. A reader that is busy delivering (copying into a receive,
+//     intervals, once something has arrived from the peer (ranks finish
+//     connecting at different times, and a peer starts its heartbeats when
+//     its endpoint is up; one stopped before that is left to the
+//     operation timeout). A reader that is busy delivering (copying into a receive,
 //     or held back because this rank is behind) is not waiting on the peer,
 //     so backpressure from this side never counts as silence.
 //
@@ -43,6 +46,7 @@ func (w *watchReader) Read(b []byte) (int, error) {
 // goroutine touches it.
 type beatState struct {
 	lastReads []uint64  // per socket, at the last check
+	heard     bool      // something arrived from the peer since this endpoint started
 	seen      time.Time // last time the peer showed life
 	sentCount uint64    // p.sent at the last check
 	sentAt    time.Time // last time something was sent to the peer
@@ -80,7 +84,7 @@ func (e *endpoint) heartbeat(hb time.Duration, stop <-chan struct{}) {
 			alive := late
 			for j, s := range p.socks {
 				if r := s.reads.Load(); r != st.lastReads[j] {
-					st.lastReads[j], alive = r, true
+					st.lastReads[j], alive, st.heard = r, true, true
 				}
 				if !s.inRead.Load() {
 					alive = true
@@ -88,7 +92,7 @@ func (e *endpoint) heartbeat(hb time.Duration, stop <-chan struct{}) {
 			}
 			if alive {
 				st.seen = now
-			} else if d := now.Sub(st.seen); d >= 2*hb {
+			} else if d := now.Sub(st.seen); st.heard && d >= 2*hb {
 				e.fail(p, fmt.Errorf("nothing received for %v (heartbeat interval %v): %w", d.Round(time.Millisecond), hb, transport.ErrSilent))
 				continue
 			}
