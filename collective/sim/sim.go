@@ -122,15 +122,15 @@ type Pricer struct {
 	net     Net
 	full    map[uint64][]*fullPattern
 	sym     map[uint64][]*symPattern // by hashRels
-	checked map[symKey]bool          // symmetric schedules already spot-checked
+	checked map[checkKey]bool        // symmetric schedules already spot-checked
 	symm    map[schedule.Algo]symmetry
 	maxFull int
 }
 
-type symKey struct {
+// checkKey names a (collective, algorithm) whose symmetry was checked.
+type checkKey struct {
 	coll schedule.Coll
 	algo schedule.Algo
-	root int
 }
 
 // NewPricer checks m and returns a Pricer for it.
@@ -155,7 +155,7 @@ func NewPricer(m Machine) (*Pricer, error) {
 		m: m, net: net,
 		full:    make(map[uint64][]*fullPattern),
 		sym:     make(map[uint64][]*symPattern),
-		checked: make(map[symKey]bool),
+		checked: make(map[checkKey]bool),
 		symm:    make(map[schedule.Algo]symmetry),
 		maxFull: MaxFullRanks,
 	}, nil

@@ -289,7 +289,7 @@ func (p *Pricer) priceSymmetric(ctx context.Context, q Query, s symmetry) (Estim
 	if q.Count == 0 {
 		return Estimate{Mode: Symmetric}, nil
 	}
-	key := symKey{coll: q.Coll, algo: q.Algo, root: -1}
+	key := checkKey{coll: q.Coll, algo: q.Algo}
 	if !p.checked[key] {
 		sq := q
 		sq.ChunkElems = 0
