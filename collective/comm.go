@@ -38,6 +38,7 @@ type Comm struct {
 	log        *slog.Logger
 	timeout    time.Duration
 	chunkBytes int
+	checksum   bool // payload CRC-32C on every data frame (checksum.go)
 	algoSpec   *schedule.AlgoSpec
 	costs      schedule.Costs
 
@@ -250,6 +251,9 @@ func validateConfig(cfg *Config) error {
 	if _, err := schedule.ParseAlgoSpec(cfg.Algo); err != nil {
 		return fmt.Errorf("%w: algorithm spec %q: %v", ErrInvalid, cfg.Algo, err)
 	}
+	if _, err := parseChecksum(cfg.Checksum); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -294,6 +298,10 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		recvSeq:    make(map[p2pKey]uint64),
 	}
 	if _, err := readTopoConfig(&cfg); err != nil { // fail early; start builds the layout
+		return nil, err
+	}
+	var err error
+	if c.checksum, err = parseChecksum(cfg.Checksum); err != nil {
 		return nil, err
 	}
 	c.peers = make([]int, c.size)

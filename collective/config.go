@@ -74,6 +74,11 @@ type Config struct {
 	// communicators it belongs to. 0 means KIZUNA_HEARTBEAT, else
 	// tcp.DefaultHeartbeat (2s); negative turns heartbeats off.
 	Heartbeat time.Duration
+	// Checksum is ChecksumCRC32C to carry the CRC-32C of every data frame's
+	// payload and check it before the payload is used (a corrupted one
+	// fails with ErrCorrupt), or ChecksumOff. "" means KIZUNA_CHECKSUM,
+	// else off. Every rank must use the same setting.
+	Checksum string
 	// Algo restricts or forces algorithms, with NCCL_ALGO's grammar
 	// ("ring", "allreduce:tree;ring", "^tree"). "" lets the cost model choose.
 	Algo string

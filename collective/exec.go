@@ -205,6 +205,7 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 			e.hdr = desc
 			e.hdr.Tag = x.Tag
 			b := e.buf(cl, es, x.Region)
+			c.seal(&e.hdr, b) // checksum.go
 			c.obs.sending(x.Peer)
 			if err := c.ep.Send(ctx, c.peers[x.Peer], &e.hdr, b); err != nil {
 				cancelFrom(i)
@@ -225,6 +226,12 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 			if err := c.mux.Wait(ctx, r); err != nil {
 				cancelFrom(i)
 				return c.stepError(ctx, cl, seq, x.Peer, err)
+			}
+			if c.checksum || r.Hdr.Flags != 0 {
+				if err := c.verify(&r.Hdr, r.Buf, x.Peer); err != nil { // checksum.go
+					cancelFrom(i)
+					return c.stepError(ctx, cl, seq, x.Peer, err)
+				}
 			}
 			c.obs.received(x.Peer, len(r.Buf))
 			if x.Reduce {

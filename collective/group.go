@@ -271,6 +271,7 @@ func (c *Comm) child(id uint32, rank int, peers []int) *Comm {
 		log:        c.log.With("comm", id, "comm_rank", rank),
 		timeout:    c.Timeout(),
 		chunkBytes: c.chunkBytes,
+		checksum:   c.checksum,
 		algoSpec:   c.algoSpec,
 		costs:      c.Costs(),
 		scheds:     make(map[schedule.Params]*plan),

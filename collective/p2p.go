@@ -49,6 +49,7 @@ func (c *Comm) SendBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 		Kind: transport.KindP2P, Op: uint8(schedule.SendRecv), DType: uint8(dt), Comm: c.id,
 		Tag: tag, Seq: seq, Count: int64(len(buf) / dt.Size()),
 	}
+	c.seal(&h, buf) // checksum.go
 	if peer == c.rank {
 		h.Src = int32(c.peers[c.rank])
 		h.Len = uint32(len(buf))
@@ -80,6 +81,9 @@ func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	err = c.mux.Wait(ctx, r)
+	if err == nil && (c.checksum || r.Hdr.Flags != 0) {
+		err = c.verify(&r.Hdr, buf, peer) // checksum.go
+	}
 	if err == nil && r.Hdr.DType != uint8(dt) {
 		err = fmt.Errorf("%w: rank %d sent %d %s elements with tag %d, receiver expects %s",
 			ErrMismatch, peer, r.Hdr.Count, reduce.DType(r.Hdr.DType), tag, dt)
