@@ -302,3 +302,28 @@ func TestFlightP2P(t *testing.T) {
 	}
 	comms[0].Close()
 }
+
+// TestFlightSplit: a split communicator records its own operations, under
+// its own id.
+func TestFlightSplit(t *testing.T) {
+	err := RunLocal(context.Background(), 4, func(ctx context.Context, c *Comm) error {
+		sub, err := c.Split(ctx, c.Rank()%2, c.Rank())
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		buf := make([]float32, 10)
+		if err := AllReduce(ctx, sub, buf, buf, Sum); err != nil {
+			return err
+		}
+		rec := sub.Flight()
+		last := rec.Last()
+		if rec.Comm == 0 || rec.Size != 2 || last == nil || last.Op != "allreduce" || last.Count != 10 || last.State != diag.StateDone {
+			t.Errorf("rank %d: split communicator's Flight() = comm %d size %d last %+v; want its own id, size 2, the all-reduce done", c.Rank(), rec.Comm, rec.Size, last)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

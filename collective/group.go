@@ -284,6 +284,7 @@ func (c *Comm) child(id uint32, rank int, peers []int) *Comm {
 	ch.timer.Stop()
 	ch.grp.reg = c.grp.reg
 	ch.grp.parent = c
+	ch.obs = c.obs.forChild(ch) // its own flight recorder and timeline (flight.go)
 	return ch
 }
 
