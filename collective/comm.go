@@ -82,7 +82,7 @@ type Comm struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	obs *observer // flight recorder, metrics, timeline (flight.go); nil in split communicators
+	obs *observer // flight recorder, metrics, timeline (flight.go)
 
 	grp group      // split tree and notice routing (group.go)
 	aq  asyncQueue // asynchronous operations (async.go)
