@@ -298,9 +298,10 @@ func newObserver(c *Comm, cfg *Config) *observer {
 	return o
 }
 
-// forChild gives a communicator split from o's its own flight recorder
-// (same size) and timeline (same directory, its id as the thread); metrics
-// stay with the parent. Nil when o is nil.
+// forChild gives a communicator split from o's (Split, Shrink) its own
+// flight recorder (same size) and timeline (same directory, its id as the
+// thread). Its operations are not in the metrics, which count the parent's
+// (their peer labels are the parent's ranks). Nil when o is nil.
 func (o *observer) forChild(ch *Comm) *observer {
 	if o == nil {
 		return nil
