@@ -51,7 +51,8 @@ type point struct {
 	Topology string `json:"topology"`
 	// Calibration says which parameters predicted it: "p2p" (point-to-point
 	// runs and the reduction kernel) or "ring-fit" (fitted to ring
-	// all-reduces of other sizes).
+	// all-reduces of other sizes), with "/per-rank" when priced with
+	// sim.PerRank timing.
 	Calibration string  `json:"calibration"`
 	Algo        string  `json:"algo"`
 	Bytes       int64   `json:"bytes"`
@@ -145,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		printTable(stdout, pts)
 		all = append(all, pts...)
 	}
-	for _, c := range []string{"p2p", "ring-fit"} {
+	for _, c := range variants {
 		fmt.Fprintf(stdout, "\noverall MAPE (%s) %.1f%% over %d points", c, mape(only(all, c)), len(only(all, c)))
 	}
 	fmt.Fprintf(stdout, "; load after: %s\n", loadavg())
@@ -263,8 +264,13 @@ func check(spec string, algos []schedule.Algo, sizes, fitSizes []int64, bw strin
 			if err != nil {
 				return nil, cal, fmt.Errorf("%v at %d B: %w", a, b, err)
 			}
-			for _, name := range []string{"p2p", "ring-fit"} {
-				e, err := pricers[name].Price(ctx, sim.Query{Coll: schedule.AllReduce, Algo: a, Count: count, ChunkElems: collective.DefaultChunkBytes / 4})
+			for _, name := range variants {
+				which, timing, _ := strings.Cut(name, "/")
+				q := sim.Query{Coll: schedule.AllReduce, Algo: a, Count: count, ChunkElems: collective.DefaultChunkBytes / 4}
+				if timing == "per-rank" {
+					q.Timing = sim.PerRank
+				}
+				e, err := pricers[which].Price(ctx, q)
 				if err != nil {
 					return nil, cal, err
 				}
@@ -512,23 +518,39 @@ func concurrentGamma(n int) float64 {
 	return rounds[len(rounds)/2]
 }
 
+// variants are the predictions made of every point: calibration, and
+// "/per-rank" for sim.PerRank timing (lock-step otherwise).
+var variants = []string{"p2p", "p2p/per-rank", "ring-fit", "ring-fit/per-rank"}
+
 func printTable(w io.Writer, pts []point) {
-	p2p, fit := only(pts, "p2p"), only(pts, "ring-fit")
-	fmt.Fprintln(w, "| algo | size | measured (ms) | predicted, p2p (ms) | error | predicted, ring-fit (ms) | error |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
-	for i, p := range p2p {
-		f := fit[i]
-		fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %+.1f%% | %.2f | %+.1f%% |\n", p.Algo, sizeName(p.Bytes), p.Measured/1e3,
-			p.Predicted/1e3, p.ErrPct, f.Predicted/1e3, f.ErrPct)
+	fmt.Fprint(w, "| algo | size | measured (ms) |")
+	for _, v := range variants {
+		fmt.Fprintf(w, " %s (ms) | error |", v)
+	}
+	fmt.Fprint(w, "\n|---|---:|---:|")
+	for range variants {
+		fmt.Fprint(w, "---:|---:|")
+	}
+	fmt.Fprintln(w)
+	cols := make([][]point, len(variants))
+	for i, v := range variants {
+		cols[i] = only(pts, v)
+	}
+	for i, p := range cols[0] {
+		fmt.Fprintf(w, "| %s | %s | %.2f |", p.Algo, sizeName(p.Bytes), p.Measured/1e3)
+		for _, c := range cols {
+			fmt.Fprintf(w, " %.2f | %+.1f%% |", c[i].Predicted/1e3, c[i].ErrPct)
+		}
+		fmt.Fprintln(w)
 	}
 	var order []string
-	for _, p := range p2p {
+	for _, p := range cols[0] {
 		if !slices.Contains(order, p.Algo) {
 			order = append(order, p.Algo)
 		}
 	}
 	fmt.Fprintln(w)
-	for _, c := range []string{"p2p", "ring-fit"} {
+	for _, c := range variants {
 		fmt.Fprintf(w, "MAPE %s:", c)
 		for _, a := range order {
 			var sel []point

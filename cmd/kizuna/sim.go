@@ -23,7 +23,7 @@ import (
 
 const simUsage = `Usage: kizuna sim (-topology SPEC | -preset fugaku|aurora) [-np N] [-placement P]
        -op OP [-algo LIST|all] -b MIN -e MAX [-f F] [-link-bw GB/s] [-link-lat us]
-       [-alpha us] [-gamma GB/s] [-chunk BYTES] [-json]
+       [-alpha us] [-gamma GB/s] [-chunk BYTES] [-timing lockstep|perrank] [-json]
 
 Predicts collectives on a network before the job runs, by pricing the very
 schedules the executor runs (package collective/sim): step i of every rank
@@ -94,6 +94,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		gamma   = fs.Float64("gamma", 0, "reduction (and copy) bandwidth, GB/s (default 9)")
 		chunk   = fs.String("chunk", fmt.Sprint(collective.DefaultChunkBytes), "largest message, bytes (the runtime's KIZUNA_CHUNK_BYTES); 0: no cap")
 		jsonOut = fs.Bool("json", false, "print one JSON object per algorithm and size instead of the table")
+		timing  = fs.String("timing", "lockstep", "full evaluator's timing: lockstep (rounds, bottleneck-link) or perrank (per-rank clocks, links reserved first come first served)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -182,6 +183,14 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var tm sim.Timing
+	switch strings.ToLower(*timing) {
+	case "lockstep":
+	case "perrank", "per-rank":
+		tm = sim.PerRank
+	default:
+		return fmt.Errorf("sim: -timing %q: want lockstep or perrank", *timing)
+	}
 	const es = 4 // float32
 	costs := schedule.Costs{Alpha: net.Alpha, Beta: 1 / net.LinkBW, Gamma: net.Gamma}
 	var sizes []int64
@@ -204,7 +213,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if skipped[k] {
 				continue
 			}
-			e, err := pr.Price(ctx, sim.Query{Coll: coll, Algo: a, Count: int(count), ElemSize: es, ChunkElems: int(chunkBytes / es)})
+			e, err := pr.Price(ctx, sim.Query{Coll: coll, Algo: a, Count: int(count), ElemSize: es, ChunkElems: int(chunkBytes / es), Timing: tm})
 			if errors.Is(err, sim.ErrTooLarge) {
 				fmt.Fprintf(stderr, "sim: %v skipped: %d ranks; only ring, torus and hier all-reduce have a symmetric evaluator, the others build every rank's schedule, at most %d ranks\n",
 					a, n, sim.MaxFullRanks)

@@ -70,6 +70,7 @@ func TestSimTableAndErrors(t *testing.T) {
 		{[]string{"-topology", "torus:4", "-algo", "hier"}, "not available"},
 		{[]string{"-topology", "torus:4", "-op", "sendrecv"}, "-op"},
 		{[]string{"-topology", "torus:4", "-b", "2M", "-e", "1M"}, "MIN <= MAX"},
+		{[]string{"-topology", "torus:4", "-timing", "async"}, "-timing"},
 	}
 	for _, tt := range tests {
 		err := simCmd(context.Background(), tt.args, io.Discard, io.Discard)

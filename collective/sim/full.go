@@ -106,6 +106,9 @@ func (p *Pricer) PriceFull(ctx context.Context, q Query) (Estimate, error) {
 		scheds[r] = s
 		steps = max(steps, len(s.Steps))
 	}
+	if q.Timing == PerRank {
+		return p.priceEvents(ctx, q, scheds, steps)
+	}
 	es := float64(q.ElemSize)
 	est := Estimate{Steps: steps, Mode: Full}
 	used := make(map[*fullPattern]bool)

@@ -78,6 +78,8 @@ type Query struct {
 	ChunkElems int
 	// Root is the root of a rooted collective.
 	Root int
+	// Timing selects the full evaluator's timing (LockStep by default).
+	Timing Timing
 }
 
 // Mode says how a schedule was evaluated.
@@ -125,6 +127,9 @@ type Pricer struct {
 	checked map[checkKey]bool        // symmetric schedules already spot-checked
 	symm    map[schedule.Algo]symmetry
 	maxFull int
+	// PerRank timing's route cache: link ids per (src, dst).
+	routes  map[flow][]int32
+	linkIDs map[topology.Link]int32
 }
 
 // checkKey names a (collective, algorithm) whose symmetry was checked.

@@ -233,3 +233,45 @@ func TestErrors(t *testing.T) {
 		t.Errorf("checkSymmetry(wrong ring) error %v; want ErrAsymmetric", err)
 	}
 }
+
+// TestPerRankTiming checks PerRank timing: equal to lock-step where every
+// rank does the same (the embedded ring), never beating a shared link's
+// capacity (ring 0,2,1,3: link 1->2 carries 12 messages), and faster than
+// lock-step for the double binary tree, whose ranks idle in many rounds.
+func TestPerRankTiming(t *testing.T) {
+	const bw = 1e9
+	ctx := context.Background()
+	price := func(m Machine, q Query) (lock, rank float64) {
+		t.Helper()
+		pr, err := NewPricer(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := pr.PriceFull(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Timing = PerRank
+		r, err := pr.PriceFull(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Seconds, r.Seconds
+	}
+	ring := Query{Coll: schedule.AllReduce, Algo: schedule.Ring, Count: 4096}
+	m := machine(t, "torus:4", 0, Net{LinkBW: bw, HopLatency: 1e-6, Alpha: 2e-6, Gamma: 1e-9})
+	if lock, rank := price(m, ring); !near(lock, rank, 1e-12) {
+		t.Errorf("embedded ring on torus:4: per-rank %g s; want lock-step's %g s", rank, lock)
+	}
+	m = machine(t, "torus:4", 0, Net{LinkBW: bw})
+	m.Layout = &schedule.Layout{Ring: []int{0, 2, 1, 3}}
+	lock, rank := price(m, ring)
+	if floor := 12 * 4096 / bw; rank < floor*(1-1e-12) || rank > lock*(1+1e-12) {
+		t.Errorf("ring 0,2,1,3 on torus:4: per-rank %g s; want between the shared link's %g s and lock-step's %g s", rank, floor, lock)
+	}
+	m = machine(t, "torus:4x2", 0, Net{LinkBW: bw, HopLatency: 1e-6, Alpha: 2e-6, Gamma: 1e-9})
+	tree := Query{Coll: schedule.AllReduce, Algo: schedule.Tree, Count: 1 << 20, ChunkElems: 1 << 15}
+	if lock, rank := price(m, tree); !(rank < lock) {
+		t.Errorf("tree on torus:4x2: per-rank %g s; want below lock-step's %g s", rank, lock)
+	}
+}
