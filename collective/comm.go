@@ -265,8 +265,8 @@ func validateConfig(cfg *Config) error {
 var defaultCosts = map[string]schedule.Costs{
 	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
-	TransportShm:    {Alpha: 5e-6, Beta: 0.15e-9, Gamma: 0.1e-9},
-	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}, // the slower medium bounds a ring
+	TransportShm:    {Alpha: 6.5e-6, Beta: 0.09e-9, Gamma: 0.025e-9}, // KIZUNA_TRANSPORT=shm, after the SIMD kernels
+	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},     // the slower medium bounds a ring
 }
 
 // newComm wraps a connected endpoint. cfg must be validated.

@@ -11,14 +11,21 @@
 // KIZUNA_TRANSPORT, KIZUNA_EXTERNAL_STORE, KIZUNA_LOG; without KIZUNA_RANK,
 // the variables of Open MPI, MPICH/Intel MPI, PMIx, Slurm, torchrun or a
 // Kubernetes indexed Job, see launchers.go), or as n goroutine ranks in one
-// process (NewLocal, RunLocal) over the in-process transport or real TCP on
-// loopback.
+// process (NewLocal, RunLocal) over the in-process transport, or real TCP on
+// loopback or shared memory as separate processes would use them.
 //
 // Ranks meet at a rendezvous store (package rendezvous) served at
 // KIZUNA_MASTER_ADDR by rank 0 (or by a launcher, KIZUNA_EXTERNAL_STORE=1),
-// namespaced by KIZUNA_JOB_ID; each publishes its listen address and then
-// connects to every peer. Every connection, to the store and between ranks,
-// is authenticated with KIZUNA_TOKEN by an HMAC-SHA256 challenge-response.
+// namespaced by KIZUNA_JOB_ID; each publishes its listen address and host
+// and then connects to every peer. The transport is chosen per peer, in
+// order (KIZUNA_TRANSPORT=auto, the default): shared-memory rings (package
+// transport/shm) to the ranks on this host, TCP to the others, behind one
+// endpoint (Comm.Transport says "shm", "tcp" or "shm+tcp");
+// KIZUNA_TRANSPORT=tcp or shm forces one medium (shm needs every rank on one
+// host), and inproc is for goroutine ranks. Every connection, to the store
+// and between ranks, is authenticated with KIZUNA_TOKEN by an HMAC-SHA256
+// challenge-response; shared-memory segment names derive from the token and
+// both sides of a segment prove they hold it.
 //
 // # Operations
 //
@@ -71,6 +78,27 @@
 // Config.Timeout (KIZUNA_TIMEOUT, default 10 minutes) or the caller's
 // context. Any such failure breaks the communicator: later calls return
 // ErrBroken wrapping the first failure.
+//
+// A peer is lost when its connection breaks, its process exits (shared
+// memory checks the pid), or, over TCP, nothing arrives from it for two
+// heartbeat intervals (Config.Heartbeat, KIZUNA_HEARTBEAT, default 2s: an
+// idle link carries a heartbeat frame every interval, so a stopped or hung
+// process is caught without waiting for the operation timeout). A lost
+// peer breaks at once every communicator it belongs to, whether or not an
+// operation is pending, and every other member is told: every pending and
+// later operation on every surviving rank fails with an error naming the
+// lost rank (a *RemoteError with Lost set, or a *transport.PeerError).
+// Abort, from any goroutine, fails every pending and later operation of
+// the communicator and of those split from it (blocking, asynchronous,
+// Send and Recv) with ErrAborted at once.
+//
+// To go on without the lost ranks, every survivor calls Shrink on the
+// broken communicator: the survivors agree on the failed set and get a new
+// communicator of the survivors, renumbered densely in their old order
+// (like ULFM's MPI_Comm_shrink). With Config.Checksum (KIZUNA_CHECKSUM=
+// crc32c) every data frame carries the CRC-32C of its payload, checked
+// before anything is reduced: a corrupted payload fails with ErrCorrupt
+// naming the peer and the operation instead of entering the result.
 //
 // # Process groups
 //

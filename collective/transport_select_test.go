@@ -174,3 +174,37 @@ func checkAllReduce(ctx context.Context, c *Comm, counts []int) error {
 	}
 	return nil
 }
+
+// BenchmarkAllReduceShm: 256 KiB float32 all-reduces between two goroutine
+// ranks linked over shared memory as processes are (one ring per
+// direction, each rank with its own Mux).
+func BenchmarkAllReduceShm(b *testing.B) {
+	ctx := context.Background()
+	comms, err := NewLocal(ctx, 2, WithTransport(TransportShm))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { comms[1].Close(); comms[0].Close() }()
+	n := b.N
+	b.SetBytes(256 << 10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	errs := make(chan error, len(comms))
+	for _, c := range comms {
+		go func() {
+			send, recv := make([]float32, 64<<10), make([]float32, 64<<10)
+			for range n {
+				if err := AllReduce(ctx, c, send, recv, Sum); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range comms {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
