@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -196,9 +197,21 @@ func topoAlgos(s string, l *schedule.Layout) ([]topoAlgo, error) {
 		if err != nil || a == schedule.AlgoAuto {
 			return nil, fmt.Errorf("topo: -algo: unknown algorithm %q", name)
 		}
+		if avail := schedule.AvailableOn(schedule.AllReduce, l); !slices.Contains(avail, a) {
+			return nil, fmt.Errorf("topo: -algo: %s is not available for these ranks on this network (%s); available: %v",
+				a, topoNeeds[a], avail)
+		}
 		out = append(out, topoAlgo{name: a.String(), algo: a})
 	}
 	return out, nil
+}
+
+// topoNeeds says, for an algorithm that needs a layout, what placement
+// gives it one (see topo.LayoutFor).
+var topoNeeds = map[schedule.Algo]string{
+	schedule.Torus:        "torus needs a torus, mesh or Tofu-D network with the same number of ranks on every node",
+	schedule.Hierarchical: "hier needs a dragonfly network",
+	schedule.MultiRing:    "multiring needs an embedded ring",
 }
 
 // fmtSeconds prints a duration in s, ms, us or ns with three digits.

@@ -84,7 +84,8 @@ func TestTopoErrors(t *testing.T) {
 		{[]string{"-topology", "torus:4x4", "-np", "-1"}, "-np"},
 		{[]string{"-topology", "torus:4x4", "-placement", "random:x"}, "-placement"},
 		{[]string{"-topology", "torus:4x4", "-algo", "bogus"}, "bogus"},
-		{[]string{"-topology", "torus:4x4", "-algo", "hier"}, "hier"},
+		{[]string{"-topology", "torus:4x4", "-algo", "hier"}, "hier needs a dragonfly"},
+		{[]string{"-topology", "torus:4x4", "-np", "10", "-algo", "ring,torus"}, "torus needs a torus, mesh or Tofu-D network with the same number of ranks on every node"},
 		{[]string{"-topology", "torus:4x4", "extra"}, "unexpected argument"},
 	}
 	for _, tt := range tests {
