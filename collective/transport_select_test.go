@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
 )
 
 // TestTransportChoice: each rank links over shared memory with the ranks

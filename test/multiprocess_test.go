@@ -20,8 +20,8 @@ import (
 )
 
 // TestBenchProcesses: `kizuna bench` with its default (separate processes,
-// over shared memory since they share this host) runs every operation, checks every result, and reports rows in
-// the documented JSON shape.
+// over shared memory since they share this host) runs every operation,
+// checks every result, and reports rows in the documented JSON shape.
 func TestBenchProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
