@@ -44,7 +44,8 @@ type Chart struct {
 	// YMax fixes the top of the y axis; 0 picks a round value above the data.
 	YMax   float64
 	Series []Series
-	// Width and Height are the picture's size in pixels; default 900 x 520.
+	// Width and Height are the picture's size in pixels; default 900 x 520,
+	// wider when legend names are long (the plot area keeps its width).
 	Width, Height int
 }
 
@@ -59,15 +60,20 @@ const (
 	marginLeft   = 78
 	marginTop    = 46
 	marginBottom = 62
-	legendWidth  = 220
+	minLegend    = 220
+	charWidth    = 7.5 // a generous average advance of the 13px font
 	fontFamily   = "DejaVu Sans, Helvetica, Arial, sans-serif"
 )
 
 // WriteSVG renders c as a standalone SVG document.
 func (c *Chart) WriteSVG(w io.Writer) error {
+	legendWidth := minLegend
+	for _, s := range c.Series {
+		legendWidth = max(legendWidth, 40+int(charWidth*float64(len([]rune(s.Name))))+1)
+	}
 	width, height := c.Width, c.Height
 	if width == 0 {
-		width = 900
+		width = 900 - minLegend + legendWidth
 	}
 	if height == 0 {
 		height = 520

@@ -210,3 +210,30 @@ func TestWriteSVGLogY(t *testing.T) {
 		t.Error("reference line at 1 missing")
 	}
 }
+
+// TestWriteSVGLongLegend: a long series name widens the picture so that it
+// fits right of the plot area.
+func TestWriteSVGLongLegend(t *testing.T) {
+	short := &Chart{Series: []Series{{Name: "a", X: []float64{1, 2}, Y: []float64{1, 2}}}}
+	long := &Chart{Series: []Series{{Name: strings.Repeat("reducescatter np=4 ", 3), X: []float64{1, 2}, Y: []float64{1, 2}}}}
+	width := func(c *Chart) int {
+		var buf bytes.Buffer
+		if err := c.WriteSVG(&buf); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Width int `xml:"width,attr"`
+		}
+		if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Width
+	}
+	ws, wl := width(short), width(long)
+	if ws != 900 {
+		t.Errorf("width with a short name = %d; want 900", ws)
+	}
+	if need := 900 - 220 + 40 + 427; wl < need { // 7.5 px per character
+		t.Errorf("width with a 57-character name = %d; want at least %d", wl, need)
+	}
+}
