@@ -19,7 +19,11 @@ import (
 // of them afterwards.
 //
 // An asynchronous operation is bounded by the communicator's timeout
-// (Config.Timeout), not by a context; Close and Abort end it. A Handle is
+// (Config.Timeout), not by a context; Close and Abort end it. A
+// synchronous call made while asynchronous operations are pending on the
+// same Comm runs after them, in issue order, and returns once it has run:
+// its ctx bounds its own operation, not the wait for those before it,
+// which only their timeout, Close or Abort shortens. A Handle is
 // safe for concurrent use. Starting an operation costs a few small
 // allocations (the Handle, its channel, the queued call), which are not
 // pooled because the caller keeps the Handle for as long as it likes; the

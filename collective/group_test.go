@@ -557,3 +557,64 @@ func TestSplitUnderTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSplitParentClosePending: closing the parent while its child has
+// asynchronous operations queued and a synchronous one blocked (rank 1
+// never joins them) fails all of them with ErrClosed, ends the child's
+// worker and does not hang; the child's own Close afterwards is a no-op.
+func TestSplitParentClosePending(t *testing.T) {
+	comms, err := NewLocal(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := make([]*Comm, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Go(func() { subs[r], errs[r] = c.Split(context.Background(), 0, 0) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var hs []*Handle
+	for range 5 {
+		buf := make([]float64, 256)
+		hs = append(hs, AllReduceAsync(subs[0], buf, buf, Sum))
+	}
+	syncErr := make(chan error, 1)
+	go func() {
+		buf := make([]float64, 256)
+		syncErr <- AllReduce(context.Background(), subs[0], buf, buf, Sum) // queues behind the async ones
+	}()
+	time.Sleep(20 * time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		comms[0].Close()
+		comms[1].Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("parent Close with the child's operations pending hangs")
+	}
+	for i, h := range hs {
+		if err := h.Wait(context.Background()); !errors.Is(err, ErrClosed) {
+			t.Errorf("child's async op %d after parent Close: err = %v; want ErrClosed", i, err)
+		}
+	}
+	select {
+	case err := <-syncErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("child's AllReduce after parent Close = %v; want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("child's synchronous AllReduce still blocked after parent Close")
+	}
+	for r, s := range subs {
+		if err := s.Close(); err != nil {
+			t.Errorf("child %d Close after parent Close = %v; want nil", r, err)
+		}
+	}
+}
