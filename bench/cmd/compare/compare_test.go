@@ -93,6 +93,37 @@ func TestRunMediansAndRatios(t *testing.T) {
 			t.Errorf("chart lacks series %q", name)
 		}
 	}
+
+	// -replot redraws the same table and chart from OUT.json, running nothing.
+	again := filepath.Join(dir, "again")
+	stdout.Reset()
+	if err := run([]string{"-replot", out + ".json", "-out", again, "-kizuna", "/nonexistent"}, &stdout, &stderr); err != nil {
+		t.Fatalf("run(-replot) = %v", err)
+	}
+	md2, err1 := os.ReadFile(again + ".md")
+	svg2, err2 := os.ReadFile(again + ".svg")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("-replot wrote no files: %v %v", err1, err2)
+	}
+	if !bytes.Equal(md2, md) || !bytes.Equal(svg2, svg) {
+		t.Errorf("-replot output differs from the run's:\n%s\nwant\n%s", md2, md)
+	}
+	if _, err := os.Stat(again + ".json"); err == nil {
+		t.Error("-replot wrote a JSON file; want only the table and chart")
+	}
+}
+
+func TestReplotErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"tables":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(dir, "missing.json"), bad} {
+		if err := run([]string{"-replot", path}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-replot") {
+			t.Errorf("run(-replot %s) = %v; want an error naming -replot", path, err)
+		}
+	}
 }
 
 func TestRunPeerWrongIsError(t *testing.T) {

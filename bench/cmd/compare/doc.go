@@ -11,9 +11,11 @@
 // change in the machine's load touches every library alike. It takes the
 // median bus bandwidth per size, and writes a markdown table (per size:
 // Kizuna's busbw, each peer's, and Kizuna/peer) to standard output and to
-// OUT.md, and an SVG chart of the ratios to OUT.svg. With -latency it also
-// measures the 8-byte operation's time, and the table gets a latency row
-// whose ratio is peer time / Kizuna time (above 1: Kizuna is faster).
+// OUT.md, an SVG chart of the ratios to OUT.svg, and the measurements to
+// OUT.json (-replot OUT.json redraws the table and chart from them without
+// running anything). With -latency it also measures the 8-byte operation's
+// time, and the table gets a latency row whose ratio is peer time / Kizuna
+// time (above 1: Kizuna is faster).
 //
 // Kizuna's numbers are its out-of-place rows, timed as nccl-tests does; the
 // peers time out-of-place calls too, except Gloo, whose all-reduce is

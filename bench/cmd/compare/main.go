@@ -50,6 +50,7 @@ type config struct {
 	kizuna      string // kizuna binary; "" builds ./cmd/kizuna
 	peersScript string
 	timeout     time.Duration
+	replot      string   // redraw OUT.md and OUT.svg from this OUT.json
 	args        []string // the command line, for the report
 }
 
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		kizuna    = fs.String("kizuna", "", "kizuna binary (default: go build ./cmd/kizuna)")
 		script    = fs.String("peers-script", defaultPeersScript(), "the peers' run.sh")
 		timeout   = fs.Duration("timeout", 15*time.Minute, "limit for each program run")
+		replot    = fs.String("replot", "", "measure nothing: rewrite the table and chart from the OUT.json of an earlier run (into -out, default the same OUT)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -79,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c := &config{iters: *iters, runs: *runs, transport: *transport, latency: *latency, latIters: *latIters,
-		out: *out, kizuna: *kizuna, peersScript: *script, timeout: *timeout, args: args}
+		out: *out, kizuna: *kizuna, peersScript: *script, timeout: *timeout, replot: *replot, args: args}
 	for _, s := range strings.Split(*nps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 2 {
@@ -136,6 +138,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.replot != "" {
+		rep, err := loadReport(cfg.replot)
+		if err != nil {
+			return err
+		}
+		if cfg.out == "" {
+			cfg.out = strings.TrimSuffix(cfg.replot, ".json")
+		}
+		return rep.write(cfg.out, stdout, false)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.kizuna == "" {
@@ -150,45 +162,83 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	r := &runner{cfg: cfg, log: stderr}
-	rep := report{cfg: cfg, loadBefore: loadAvg(), start: time.Now()}
+	rep := report{Machine: machine(), Args: cfg.args, Runs: cfg.runs, Iters: cfg.iters, Transport: cfg.transport,
+		LoadBefore: loadAvg(), Start: time.Now()}
 	for _, op := range cfg.ops {
 		for _, np := range cfg.nps {
 			t, err := r.compare(ctx, op, np)
 			if err != nil {
 				return err
 			}
-			rep.tables = append(rep.tables, t)
+			rep.Tables = append(rep.Tables, t)
 		}
 	}
-	rep.loadAfter = loadAvg()
-	rep.elapsed = time.Since(rep.start)
+	rep.LoadAfter = loadAvg()
+	rep.Elapsed = time.Since(rep.Start)
+	return rep.write(cfg.out, stdout, true)
+}
+
+// write prints the markdown table and, with out set, writes OUT.md,
+// OUT.svg and (with data) OUT.json, the measurements for -replot.
+func (rep *report) write(out string, stdout io.Writer, data bool) error {
 	var md bytes.Buffer
 	rep.writeMarkdown(&md)
 	if _, err := stdout.Write(md.Bytes()); err != nil {
 		return err
 	}
-	if cfg.out == "" {
+	if out == "" {
 		return nil
 	}
-	if err := os.WriteFile(cfg.out+".md", md.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(out+".md", md.Bytes(), 0o644); err != nil {
 		return err
 	}
 	var svg bytes.Buffer
 	if err := rep.chart().WriteSVG(&svg); err != nil {
 		return fmt.Errorf("chart: %w", err)
 	}
-	return os.WriteFile(cfg.out+".svg", svg.Bytes(), 0o644)
+	if err := os.WriteFile(out+".svg", svg.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if !data {
+		return nil
+	}
+	js, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out+".json", append(js, '\n'), 0o644)
+}
+
+// loadReport reads the OUT.json of an earlier run.
+func loadReport(path string) (*report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-replot: %w", err)
+	}
+	rep := new(report)
+	if err := json.Unmarshal(b, rep); err != nil {
+		return nil, fmt.Errorf("-replot %s: %w", path, err)
+	}
+	if len(rep.Tables) == 0 {
+		return nil, fmt.Errorf("-replot %s: no measurements", path)
+	}
+	for _, t := range rep.Tables {
+		if len(t.Impls) == 0 || t.Impls[0] != kizunaName || t.BusBW[kizunaName] == nil {
+			return nil, fmt.Errorf("-replot %s: table %s np=%d lacks %s's measurements", path, t.Op, t.NP, kizunaName)
+		}
+	}
+	return rep, nil
 }
 
 // table is one operation at one rank count: per implementation and size,
 // the bus bandwidths of every run; and the 8-byte times.
 type table struct {
-	op    string
-	np    int
-	impls []string // Kizuna first, then the peers that ran
-	busbw map[string]map[int64][]float64
-	latUS map[string][]float64
-	latB  int64 // size of the latency runs
+	Op    string                         `json:"op"`
+	NP    int                            `json:"np"`
+	Impls []string                       `json:"impls"` // Kizuna first, then the peers that ran
+	BusBW map[string]map[int64][]float64 `json:"busbw_gbps"`
+	LatUS map[string][]float64           `json:"latency_us,omitempty"`
+	LatB  int64                          `json:"latency_bytes"` // size of the latency runs
 }
 
 // latencyBytes is the size of the latency measurement: 8 bytes for
@@ -208,37 +258,37 @@ type runner struct {
 
 // compare runs every implementation cfg.runs times, interleaved.
 func (r *runner) compare(ctx context.Context, op string, np int) (*table, error) {
-	t := &table{op: op, np: np, impls: []string{kizunaName}, busbw: map[string]map[int64][]float64{}, latUS: map[string][]float64{},
-		latB: latencyBytes(op, np)}
+	t := &table{Op: op, NP: np, Impls: []string{kizunaName}, BusBW: map[string]map[int64][]float64{}, LatUS: map[string][]float64{},
+		LatB: latencyBytes(op, np)}
 	for _, p := range r.cfg.peers {
 		if p == "gloo" && op != "allreduce" {
 			fmt.Fprintf(r.log, "compare: gloo has no %s here; left out\n", op)
 			continue
 		}
-		t.impls = append(t.impls, p)
+		t.Impls = append(t.Impls, p)
 	}
-	for _, impl := range t.impls {
-		t.busbw[impl] = map[int64][]float64{}
+	for _, impl := range t.Impls {
+		t.BusBW[impl] = map[int64][]float64{}
 	}
 	for run := 1; run <= r.cfg.runs; run++ {
-		for _, impl := range t.impls {
+		for _, impl := range t.Impls {
 			fmt.Fprintf(r.log, "compare: %s np=%d run %d/%d: %s\n", op, np, run, r.cfg.runs, impl)
 			pts, err := r.measure(ctx, impl, op, np, r.cfg.minB, r.cfg.maxB, r.cfg.iters)
 			if err != nil {
 				return nil, err
 			}
 			for _, p := range pts {
-				t.busbw[impl][p.bytes] = append(t.busbw[impl][p.bytes], p.busbw)
+				t.BusBW[impl][p.bytes] = append(t.BusBW[impl][p.bytes], p.busbw)
 			}
 			if r.cfg.latency {
-				lat, err := r.measure(ctx, impl, op, np, t.latB, t.latB, r.cfg.latIters)
+				lat, err := r.measure(ctx, impl, op, np, t.LatB, t.LatB, r.cfg.latIters)
 				if err != nil {
 					return nil, err
 				}
 				if len(lat) != 1 {
 					return nil, fmt.Errorf("%s %s np=%d: %d rows for the 8-byte run; want 1", impl, op, np, len(lat))
 				}
-				t.latUS[impl] = append(t.latUS[impl], lat[0].timeUS)
+				t.LatUS[impl] = append(t.LatUS[impl], lat[0].timeUS)
 			}
 		}
 	}
@@ -353,7 +403,7 @@ var nan = func() float64 { var z float64; return z / z }()
 // sizes lists the sizes every implementation measured, ascending.
 func (t *table) sizes() []int64 {
 	var out []int64
-	for b := range t.busbw[kizunaName] {
+	for b := range t.BusBW[kizunaName] {
 		out = append(out, b)
 	}
 	slices.Sort(out)
@@ -362,56 +412,61 @@ func (t *table) sizes() []int64 {
 
 // ratio is Kizuna's median busbw over the peer's at size b.
 func (t *table) ratio(peer string, b int64) float64 {
-	return median(t.busbw[kizunaName][b]) / median(t.busbw[peer][b])
+	return median(t.BusBW[kizunaName][b]) / median(t.BusBW[peer][b])
 }
 
+// report is what a comparison measured, and what OUT.json keeps.
 type report struct {
-	cfg                   *config
-	tables                []*table
-	loadBefore, loadAfter string
-	start                 time.Time
-	elapsed               time.Duration
+	Machine    string        `json:"machine"`
+	Args       []string      `json:"args"`
+	Runs       int           `json:"runs"`
+	Iters      int           `json:"iters"`
+	Transport  string        `json:"transport"`
+	Tables     []*table      `json:"tables"`
+	LoadBefore string        `json:"load_before"`
+	LoadAfter  string        `json:"load_after"`
+	Start      time.Time     `json:"start"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
 }
 
 func (rep *report) writeMarkdown(w io.Writer) {
-	cfg := rep.cfg
 	fmt.Fprintf(w, "Measured %s on %s. Command: `go run ./bench/cmd/compare %s`.\n",
-		rep.start.UTC().Format("2006-01-02 15:04 MST"), machine(), strings.Join(cfg.args, " "))
+		rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Machine, strings.Join(rep.Args, " "))
 	fmt.Fprintf(w, "Load average (1, 5, 15 min) before: %s; after: %s; %s in all. "+
 		"Medians of %d runs per library, interleaved; bus bandwidth in GB/s (1e9 B/s, nccl-tests' busbw); "+
 		"Kizuna over %s, out-of-place, %d iterations per size (peers: %d, a quarter from 16 MiB).\n",
-		rep.loadBefore, rep.loadAfter, rep.elapsed.Round(time.Second), cfg.runs, cfg.transport, cfg.iters, cfg.iters)
-	for _, t := range rep.tables {
-		fmt.Fprintf(w, "\n#### %s, np=%d\n\n", t.op, t.np)
-		peers := t.impls[1:]
+		rep.LoadBefore, rep.LoadAfter, rep.Elapsed.Round(time.Second), rep.Runs, rep.Transport, rep.Iters, rep.Iters)
+	for _, t := range rep.Tables {
+		fmt.Fprintf(w, "\n#### %s, np=%d\n\n", t.Op, t.NP)
+		peers := t.Impls[1:]
 		fmt.Fprint(w, "| size |")
-		for _, impl := range t.impls {
+		for _, impl := range t.Impls {
 			fmt.Fprintf(w, " %s |", impl)
 		}
 		for _, p := range peers {
 			fmt.Fprintf(w, " %s/%s |", kizunaName, p)
 		}
 		fmt.Fprint(w, "\n|---:|")
-		fmt.Fprint(w, strings.Repeat("---:|", len(t.impls)+len(peers)))
+		fmt.Fprint(w, strings.Repeat("---:|", len(t.Impls)+len(peers)))
 		fmt.Fprintln(w)
 		for _, b := range t.sizes() {
 			fmt.Fprintf(w, "| %s |", plot.FormatBytes(float64(b)))
-			for _, impl := range t.impls {
-				fmt.Fprintf(w, " %s |", fmtVal(median(t.busbw[impl][b]), 3))
+			for _, impl := range t.Impls {
+				fmt.Fprintf(w, " %s |", fmtVal(median(t.BusBW[impl][b]), 3))
 			}
 			for _, p := range peers {
 				fmt.Fprintf(w, " %s |", fmtRatio(t.ratio(p, b)))
 			}
 			fmt.Fprintln(w)
 		}
-		if len(t.latUS[kizunaName]) > 0 {
-			fmt.Fprintf(w, "| %d B latency (us) |", t.latB)
-			for _, impl := range t.impls {
-				fmt.Fprintf(w, " %s |", fmtVal(median(t.latUS[impl]), 1))
+		if len(t.LatUS[kizunaName]) > 0 {
+			fmt.Fprintf(w, "| %d B latency (us) |", t.LatB)
+			for _, impl := range t.Impls {
+				fmt.Fprintf(w, " %s |", fmtVal(median(t.LatUS[impl]), 1))
 			}
 			for _, p := range peers {
 				// time ratio inverted: above 1 means Kizuna is faster
-				fmt.Fprintf(w, " %s |", fmtRatio(median(t.latUS[p])/median(t.latUS[kizunaName])))
+				fmt.Fprintf(w, " %s |", fmtRatio(median(t.LatUS[p])/median(t.LatUS[kizunaName])))
 			}
 			fmt.Fprintln(w)
 		}
@@ -422,8 +477,8 @@ func (rep *report) writeMarkdown(w io.Writer) {
 }
 
 func (rep *report) anyLatency() bool {
-	for _, t := range rep.tables {
-		if len(t.latUS[kizunaName]) > 0 {
+	for _, t := range rep.Tables {
+		if len(t.LatUS[kizunaName]) > 0 {
 			return true
 		}
 	}
@@ -436,14 +491,14 @@ func (rep *report) chart() *plot.Chart {
 	c := &plot.Chart{Title: "Kizuna bus bandwidth / peer bus bandwidth (above 1: Kizuna faster)",
 		XLabel: "message size (bytes, log2 scale)", YLabel: "busbw ratio (log2 scale)", LogX: true, LogY: true, XBytes: true, RefY: []float64{1}}
 	ops := map[string]bool{}
-	for _, t := range rep.tables {
-		ops[t.op] = true
+	for _, t := range rep.Tables {
+		ops[t.Op] = true
 	}
-	for _, t := range rep.tables {
-		for _, p := range t.impls[1:] {
-			s := plot.Series{Name: fmt.Sprintf("np=%d vs %s", t.np, p)}
+	for _, t := range rep.Tables {
+		for _, p := range t.Impls[1:] {
+			s := plot.Series{Name: fmt.Sprintf("np=%d vs %s", t.NP, p)}
 			if len(ops) > 1 {
-				s.Name = t.op + " " + s.Name
+				s.Name = t.Op + " " + s.Name
 			}
 			for _, b := range t.sizes() {
 				s.X = append(s.X, float64(b))
