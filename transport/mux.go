@@ -289,15 +289,19 @@ func (m *Mux) Stats() MuxStats {
 }
 
 // Posted reports whether a receive for k is posted and waiting for its
-// frame. A transport that can hold a frame back cheaply (shared memory)
-// uses it to wait briefly for the receive, so that the payload is copied
-// once, into the receive's buffer, instead of twice through an unexpected
-// buffer.
-func (m *Mux) Posted(k Key) bool {
+// frame, and, for a KindColl key, whether this rank has started the
+// operation (Expect) and so will post it. A transport that can hold a frame
+// back cheaply (shared memory) uses it to wait briefly for the receive of a
+// started operation, so that the payload is copied once, into the
+// receive's buffer, instead of twice through an unexpected buffer.
+func (m *Mux) Posted(k Key) (posted, started bool) {
 	m.mu.Lock()
-	_, ok := m.posted[k]
+	_, posted = m.posted[k]
+	if k.Kind == KindColl {
+		_, started = m.expects[commSeq{k.Comm, k.Seq}]
+	}
 	m.mu.Unlock()
-	return ok
+	return posted, started
 }
 
 // NewMux returns the Mux of rank in a fabric of size ranks.

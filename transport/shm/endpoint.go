@@ -631,14 +631,16 @@ func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transpor
 // the ring wait too, so the bound is short.
 const postWait = 200 * time.Microsecond
 
-// awaitPost waits, yielding, up to postWait for a receive for k to be posted.
+// awaitPost waits, yielding, up to postWait for a receive for k to be
+// posted, if this rank has started k's operation (otherwise the receive may
+// be far off: the frame goes to the unexpected queue at once).
 func (e *Endpoint) awaitPost(k transport.Key) {
-	if e.mux.Posted(k) {
+	if posted, started := e.mux.Posted(k); posted || !started {
 		return
 	}
 	for start := time.Now(); time.Since(start) < postWait; {
 		runtime.Gosched()
-		if e.mux.Posted(k) || e.closed.Load() {
+		if posted, started := e.mux.Posted(k); posted || !started || e.closed.Load() {
 			return
 		}
 		osYield()
