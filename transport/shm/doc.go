@@ -29,7 +29,10 @@
 // consumer goroutine of each incoming ring reads a header, and hands the
 // payload to the Mux with DeliverFrom, whose reads copy straight from the
 // ring into the posted receive buffer: one copy from the sender's buffer to
-// the ring, one from the ring to the receiver's.
+// the ring, one from the ring to the receiver's. A collective frame whose
+// receive is not posted yet, for an operation this rank has started, waits
+// in the ring up to 200 microseconds for it (a peer one step ahead), so
+// that it is not copied through an unexpected buffer as well.
 //
 // # Waiting
 //
