@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/kizuna-hpc/kizuna/internal/version"
 )
 
 func main() {
@@ -61,7 +63,7 @@ func run(args []string) error {
 	case "agent": // hidden: started by `kizuna run` on remote hosts
 		return runAgent(args[1:])
 	case "version", "-version", "--version":
-		fmt.Println("kizuna", version())
+		fmt.Println("kizuna", version.String())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)

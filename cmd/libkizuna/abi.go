@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"sync"
 	"unsafe"
 
 	"github.com/kizuna-hpc/kizuna/collective"
+	kzversion "github.com/kizuna-hpc/kizuna/internal/version"
 )
 
 // This file is the library's logic in plain Go (no cgo), so that its unit
@@ -424,33 +424,6 @@ func classify(err error) int {
 	return codeFailed
 }
 
-// version is kz_version's text: the module version or VCS revision this
-// library was built from.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "kizuna devel"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return "kizuna " + v
-	}
-	rev, dirty := "", false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return "kizuna devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if dirty {
-		rev += "-dirty"
-	}
-	return "kizuna devel-" + rev
-}
+// version is kz_version's text: "kizuna " and the build's version
+// (internal/version).
+func version() string { return "kizuna " + kzversion.String() }
