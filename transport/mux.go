@@ -229,6 +229,7 @@ type Mux struct {
 	rank, size int
 
 	control  atomic.Pointer[func(*Header, []byte)]
+	poller   atomic.Pointer[func(*Recv)] // SetPoller (poll.go)
 	mismatch atomic.Pointer[func(*MismatchError)]
 	peerLost atomic.Pointer[func(peer int, err error)]
 	closed   atomic.Bool // Fail was called; read without mu on the control path
@@ -535,6 +536,9 @@ func (m *Mux) Wait(ctx context.Context, r *Recv) error {
 			return errors.New("transport: wait: receive was not posted to this mux")
 		}
 		return r.Err
+	}
+	if fn := m.poller.Load(); fn != nil && r.state.Load() == recvPending {
+		(*fn)(r) // the transport reads on this goroutine for a while (poll.go)
 	}
 	select {
 	case <-r.done:

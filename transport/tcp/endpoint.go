@@ -28,6 +28,7 @@ type endpoint struct {
 	peers      []*peer // nil at rank
 	log        *slog.Logger
 
+	spin      time.Duration // inline read budget of Mux.Wait (fastpath.go); 0: off
 	closed    atomic.Bool
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per socket
@@ -56,6 +57,7 @@ type sock struct {
 	released bool // l has been released by Close; guarded by mu
 	l        link
 	reads    atomic.Uint64 // read calls returned, for the heartbeat goroutine
+	st       *stream       // ImplNet on Linux: the read-ahead receive side (fastpath.go)
 	inRead   atomic.Bool   // the reader goroutine is blocked reading from the peer
 }
 
@@ -70,7 +72,20 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 	}
 	// One socket per peer delivers each peer's frames in order.
 	e.mux.SetFIFO(cfg.SocketsPerPeer == 1)
-	var err error
+	spin, err := spinBudget()
+	if err != nil {
+		for _, cs := range conns {
+			for _, c := range cs {
+				if c != nil {
+					_ = c.Close()
+				}
+			}
+		}
+		return nil, err
+	}
+	if cfg.Impl == ImplNet {
+		e.spin = spin
+	}
 	for p, cs := range conns {
 		if p == cfg.Rank || cs == nil { // no link to p
 			continue
@@ -85,7 +100,11 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 				_ = c.Close()
 			}
 			if l != nil {
-				pr.socks[i] = &sock{l: l}
+				s := &sock{l: l}
+				pr.socks[i] = s
+				if cfg.Impl == ImplNet && err == nil {
+					s.st, err = newStream(e, pr, s, c)
+				}
 			}
 		}
 	}
@@ -109,8 +128,15 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 		}
 		for _, s := range pr.socks {
 			e.readers.Add(1)
-			go e.readLoop(pr, s)
+			if s.st != nil {
+				go e.streamLoop(pr, s)
+			} else {
+				go e.readLoop(pr, s)
+			}
 		}
+	}
+	if e.spin > 0 {
+		e.mux.SetPoller(e.poll)
 	}
 	e.stopBeat = make(chan struct{})
 	if cfg.Heartbeat > 0 && cfg.Size > 1 {

@@ -42,10 +42,13 @@ type netLink struct {
 	c    *net.TCPConn
 	bufs [2][]byte   // header, payload; reused by writeFrame
 	nb   net.Buffers // view of bufs that WriteTo consumes
+	fw   fastWrite   // the first, non-blocking write (fastpath.go)
 }
 
 func newNetLink(c *net.TCPConn) *netLink {
-	return &netLink{c: c}
+	l := &netLink{c: c}
+	l.fw.init(l)
+	return l
 }
 
 // writeSlice is how long a blocked write waits before it checks whether
@@ -67,6 +70,11 @@ func (l *netLink) writeFrame(ctx context.Context, hdr, payload []byte) error {
 	defer func() { l.bufs[0], l.bufs[1] = nil, nil }() // do not retain the caller's payload
 	if ctx.Done() == nil {
 		_, err := l.nb.WriteTo(l.c)
+		return err
+	}
+	// A frame that fits in the socket buffer (every small one) goes out
+	// with one writev and no deadline to set and clear.
+	if done, err := l.tryWrite(); done || err != nil {
 		return err
 	}
 	for {

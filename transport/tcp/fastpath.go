@@ -1,0 +1,510 @@
+//go:build linux
+
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/kizuna-hpc/kizuna/transport"
+)
+
+// The receive side of ImplNet sockets on Linux, and the opt-in inline
+// reads.
+//
+// The reader goroutine of each socket reads through a read-ahead buffer:
+// at a frame boundary it reads up to 4 KiB (boundaryRead), so a small
+// frame's header and payload come in with one read system call instead of
+// two, and a larger payload is read after its buffered prefix straight
+// into the receive buffer (Mux.DeliverFrom), so bulk data is still copied
+// only once. It waits for the socket to become readable through
+// RawConn.Read with a callback that does the read, so an empty socket
+// costs one read (EAGAIN) per wake-up.
+//
+// Inline reads (KIZUNA_TCP_SPIN > 0): with a reader goroutine per socket,
+// every frame costs the waiting goroutine a park and a wake-up on top of
+// the reader's own: the reader is woken by the poller, reads the frame and
+// hands it over through the receive's channel. With a spin budget, a
+// goroutine waiting in Mux.Wait for a small receive (at most inlineMax
+// bytes) from a TCP peer reads the peer's sockets itself, without
+// blocking, yielding the processor between attempts, for up to the
+// budget, and only then parks and leaves the socket to the reader
+// goroutine. It is off by default: on the loaded 2-core machine it was
+// measured on, spinning ranks took processor time from the very ranks they
+// waited for, and the 8-byte all-reduce got slower (docs/performance.md,
+// "Latency"). It is meant for machines with a core per rank to spare.
+//
+// The two share each socket's byte stream through a token (stream.tok):
+// whoever holds it owns the read-ahead buffer and the right to read. The
+// inline reader only takes the token when it is free, never blocks while
+// holding it, and delivers every complete frame it has buffered before it
+// lets go, so that it never leaves a frame stranded in the buffer. The
+// reader goroutine waits for the socket to become readable without the
+// token, then takes it (yielding while an inline reader finishes) and
+// reads; it may block while it holds it (the rest of a large payload read
+// straight into the receive buffer, or a delivery held back for room).
+// A partial frame may stay in the buffer when the token is released: the
+// rest of it is still to arrive, and its arrival wakes the reader
+// goroutine. Frames are delivered in stream order under the token, so
+// frames of one socket still reach the Mux in the order sent. Frames the
+// inline reader delivers go through Mux.Deliver, which never waits for
+// room: while a rank spins it does not push back on a peer that runs
+// ahead, for at most the spin budget per wait.
+
+// DefaultSpin is the inline read budget when KIZUNA_TCP_SPIN does not say:
+// off (see above).
+const DefaultSpin = 0
+
+// EnvSpin sets the inline read budget of a waiting goroutine, a Go
+// duration ("50us"); "0" (the default) turns the inline reads off.
+const EnvSpin = "KIZUNA_TCP_SPIN"
+
+const (
+	// inlineMax is the largest payload the inline reader assembles in the
+	// read-ahead buffer, and the largest receive it polls for.
+	inlineMax = 16 << 10
+	// boundaryRead is how much is read at a frame boundary, where the
+	// next frame's length is unknown: the header and up to 4 KiB of what
+	// follows (the payload of a small frame, often a whole one). Payloads
+	// larger than that are read by the reader goroutine straight into the
+	// receive buffer after the buffered prefix.
+	boundaryRead = 4 << 10
+	streamBuf    = transport.HeaderSize + inlineMax
+)
+
+var errAgain = errors.New("tcp: no data")
+
+// spinBudget reads EnvSpin.
+func spinBudget() (time.Duration, error) {
+	v := os.Getenv(EnvSpin)
+	if v == "" {
+		return DefaultSpin, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("tcp: %s=%q: want a duration such as 50us, or 0", EnvSpin, v)
+	}
+	return d, nil
+}
+
+// stream is the receive side of one ImplNet socket: a read-ahead buffer
+// and the token that guards it.
+type stream struct {
+	tok  atomic.Bool // a try-lock: the inline reader never waits for it
+	buf  []byte      // buf[r:w] is read and not yet consumed; guarded by tok
+	r, w int
+	hdr  transport.Header // header being delivered; guarded by tok
+
+	c  *net.TCPConn
+	rc syscall.RawConn
+
+	// Non-blocking reads run through rc.Control/rc.Read with these method
+	// values, made once, so that a read allocates nothing.
+	ctlFn  func(fd uintptr)
+	waitFn func(fd uintptr) bool
+	dst    []byte
+	n      int
+	err    error
+	taken  bool // waitFn found the token taken; the reader goroutine's only
+
+	watch watchReader   // blocking reads of the reader goroutine
+	prd   payloadReader // payloads for DeliverFrom: buffer first, then watch
+	src   bufSource
+}
+
+func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	st := &stream{buf: make([]byte, streamBuf), c: c, rc: rc}
+	st.ctlFn = st.readFD
+	st.waitFn = st.waitRead
+	st.watch = watchReader{rd: c, s: s}
+	st.src = bufSource{st: st}
+	st.prd = payloadReader{e: e, p: p, rd: &st.src}
+	return st, nil
+}
+
+// readFD is one non-blocking read of the socket into st.dst.
+func (st *stream) readFD(fd uintptr) {
+	for {
+		n, err := syscall.Read(int(fd), st.dst)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			n = 0
+			if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK {
+				err = errAgain
+			}
+		} else if n == 0 && len(st.dst) > 0 {
+			err = io.EOF
+		}
+		st.n, st.err = n, err
+		return
+	}
+}
+
+// readNB reads once into b without blocking: errAgain when nothing has
+// arrived, io.EOF at the end of the stream. The token is held.
+func (st *stream) readNB(b []byte) (int, error) {
+	st.dst = b
+	if err := st.rc.Control(st.ctlFn); err != nil {
+		st.dst = nil
+		return 0, err // closed
+	}
+	st.dst = nil
+	return st.n, st.err
+}
+
+// waitRead is the reader goroutine's rc.Read callback: with the token, one
+// non-blocking read at a frame boundary. It returns false (wait for the
+// socket to become readable) when nothing has arrived, and true when it
+// read something (the token is then kept), hit an error, or found the
+// token taken by an inline reader.
+func (st *stream) waitRead(fd uintptr) bool {
+	if !st.tok.CompareAndSwap(false, true) {
+		st.taken = true
+		return true
+	}
+	st.taken = false
+	st.compact(transport.HeaderSize)
+	st.dst = st.buf[st.w:st.boundaryLimit()]
+	st.readFD(fd)
+	st.dst = nil
+	if st.err == errAgain {
+		st.tok.Store(false)
+		return false
+	}
+	if st.n > 0 {
+		st.w += st.n
+	}
+	return true
+}
+
+// boundaryLimit is the end of the read at a frame boundary.
+func (st *stream) boundaryLimit() int {
+	return min(len(st.buf), st.r+boundaryRead)
+}
+
+// compact makes room for need bytes from st.r on.
+func (st *stream) compact(need int) {
+	if st.r == st.w {
+		st.r, st.w = 0, 0
+		return
+	}
+	if st.r+need > len(st.buf) || st.r+boundaryRead > len(st.buf) {
+		st.w = copy(st.buf, st.buf[st.r:st.w])
+		st.r = 0
+	}
+}
+
+// header parses the buffered header at st.r into st.hdr.
+func (st *stream) header(p *peer) error {
+	if err := st.hdr.UnmarshalFrom(st.buf[st.r:st.w]); err != nil {
+		return err
+	}
+	if int(st.hdr.Src) != p.rank {
+		return fmt.Errorf("%w: frame from rank %d names source rank %d", transport.ErrProtocol, p.rank, st.hdr.Src)
+	}
+	return nil
+}
+
+// bufSource serves a payload from the read-ahead buffer, then from the
+// socket with blocking reads (the reader goroutine only).
+type bufSource struct{ st *stream }
+
+func (b *bufSource) Read(p []byte) (int, error) {
+	st := b.st
+	if st.r < st.w {
+		n := copy(p, st.buf[st.r:st.w])
+		st.r += n
+		return n, nil
+	}
+	return st.watch.Read(p)
+}
+
+// streamLoop is readLoop for an ImplNet socket with a stream.
+func (e *endpoint) streamLoop(p *peer, s *sock) {
+	defer e.readers.Done()
+	st := s.st
+	for {
+		err := e.streamRound(p, s, st)
+		if err == nil {
+			continue
+		}
+		if e.closed.Load() {
+			return
+		}
+		if err == io.EOF {
+			if p.eofs.Add(1) < int32(len(p.socks)) {
+				return
+			}
+			err = errPeerClosed
+		}
+		e.fail(p, err)
+		return
+	}
+}
+
+// streamRound waits for the socket to be readable, takes the token and
+// delivers what has arrived. It returns io.EOF only for an end of stream
+// at a frame boundary.
+func (e *endpoint) streamRound(p *peer, s *sock, st *stream) error {
+	s.inRead.Store(true)
+	err := st.rc.Read(st.waitFn)
+	s.inRead.Store(false)
+	if err != nil {
+		return err
+	}
+	if st.taken { // an inline reader has the token
+		for !st.tok.CompareAndSwap(false, true) {
+			runtime.Gosched()
+		}
+	} else {
+		s.reads.Add(1)
+		if st.err != nil {
+			err := st.err
+			if err == io.EOF && st.r != st.w {
+				err = io.ErrUnexpectedEOF
+			}
+			st.tok.Store(false)
+			return err
+		}
+	}
+	err = e.drain(p, s, st)
+	st.tok.Store(false)
+	return err
+}
+
+// drain delivers buffered and arriving frames until the socket has nothing
+// more for now at a frame boundary (or in the middle of a small frame).
+// The token is held.
+func (e *endpoint) drain(p *peer, s *sock, st *stream) error {
+	for {
+		avail := st.w - st.r
+		if avail == 0 {
+			// At a frame boundary with nothing buffered: the next
+			// read is waitRead's, which parks on EAGAIN, so an empty
+			// socket costs one read system call, not two.
+			st.r, st.w = 0, 0
+			return nil
+		}
+		if avail < transport.HeaderSize {
+			st.compact(transport.HeaderSize)
+			n, err := st.readNB(st.buf[st.w:st.boundaryLimit()])
+			if n > 0 {
+				st.w += n
+				s.reads.Add(1)
+				continue
+			}
+			switch {
+			case err == errAgain:
+				return nil
+			case err == io.EOF && avail > 0:
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if err := st.header(p); err != nil {
+			return err
+		}
+		total := transport.HeaderSize + int(st.hdr.Len)
+		if total <= boundaryRead && avail < total {
+			// A small frame not complete yet: finish it without
+			// blocking, or leave it for whoever reads next.
+			st.compact(total)
+			n, err := st.readNB(st.buf[st.w : st.r+total])
+			if n > 0 {
+				st.w += n
+				s.reads.Add(1)
+				continue
+			}
+			switch {
+			case err == errAgain:
+				return nil
+			case err == io.EOF:
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		st.r += transport.HeaderSize
+		err := e.mux.DeliverFrom(&st.hdr, &st.prd)
+		if st.r == st.w {
+			st.r, st.w = 0, 0
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// pumpInline reads and delivers frames from s without blocking, until r
+// has completed or nothing more has arrived. It reports false when the
+// inline reader should stop polling: the next frame is too large for the
+// buffer (the reader goroutine reads it), the stream ended or failed. The
+// token is held.
+func (e *endpoint) pumpInline(p *peer, s *sock, st *stream, r *transport.Recv) bool {
+	for !r.Ready() {
+		avail := st.w - st.r
+		need := transport.HeaderSize
+		limit := 0
+		if avail >= transport.HeaderSize {
+			if err := st.header(p); err != nil {
+				e.fail(p, err)
+				return false
+			}
+			need = transport.HeaderSize + int(st.hdr.Len)
+			if need > len(st.buf) {
+				return false
+			}
+			if avail >= need {
+				payload := st.buf[st.r+transport.HeaderSize : st.r+need]
+				st.r += need
+				e.mux.Deliver(&st.hdr, payload)
+				if st.r == st.w {
+					st.r, st.w = 0, 0
+				}
+				continue
+			}
+			st.compact(need)
+			limit = st.r + need
+		} else {
+			st.compact(need)
+			limit = st.boundaryLimit()
+		}
+		n, err := st.readNB(st.buf[st.w:limit])
+		if n > 0 {
+			st.w += n
+			s.reads.Add(1)
+			continue
+		}
+		if err == errAgain {
+			return true
+		}
+		if err != io.EOF && !e.closed.Load() {
+			e.fail(p, err)
+		}
+		return false // the reader goroutine sees the end of the stream too
+	}
+	return true
+}
+
+// poll is the Mux's poller (transport.Mux.SetPoller): it reads r's peer's
+// sockets on the waiting goroutine for up to the spin budget.
+func (e *endpoint) poll(r *transport.Recv) {
+	src := int(r.Key.Src)
+	if src < 0 || src >= len(e.peers) || len(r.Buf) > inlineMax {
+		return
+	}
+	p := e.peers[src]
+	if p == nil || p.socks[0].st == nil || e.spin <= 0 {
+		return
+	}
+	start := time.Now()
+	for {
+		for _, s := range p.socks {
+			st := s.st
+			if !st.tok.CompareAndSwap(false, true) {
+				continue // the reader goroutine is at it
+			}
+			ok := e.pumpInline(p, s, st, r)
+			st.tok.Store(false)
+			if !ok {
+				return
+			}
+		}
+		if r.Ready() || p.failure() != nil || e.closed.Load() || time.Since(start) > e.spin {
+			return
+		}
+		osYield()
+	}
+}
+
+// osYield gives the processor to another runnable thread, if any: on a
+// loaded machine the peer this rank waits for may need it.
+func osYield() { syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// fastWrite is the state of netLink.tryWrite, kept in the link so that a
+// write allocates nothing.
+type fastWrite struct {
+	l   *netLink
+	rc  syscall.RawConn // nil if the connection offers none
+	fn  func(fd uintptr) bool
+	iov [2]syscall.Iovec
+	n   int
+	err error
+}
+
+func (w *fastWrite) init(l *netLink) {
+	w.l = l
+	if rc, err := l.c.SyscallConn(); err == nil {
+		w.rc = rc
+		w.fn = w.writev
+	}
+}
+
+// writev is the rc.Write callback: one non-blocking writev of l.nb. It
+// never asks to wait for the socket.
+func (w *fastWrite) writev(fd uintptr) bool {
+	n := 0
+	for _, b := range w.l.nb {
+		if len(b) == 0 {
+			continue
+		}
+		w.iov[n].Base = &b[0]
+		w.iov[n].SetLen(len(b))
+		n++
+	}
+	for {
+		r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
+		if errno == syscall.EINTR {
+			continue
+		}
+		w.n, w.err = int(r), nil
+		if errno != 0 {
+			w.n = 0
+			if errno != syscall.EAGAIN {
+				w.err = errno
+			}
+		}
+		break
+	}
+	w.iov = [2]syscall.Iovec{} // do not retain the caller's payload
+	return true
+}
+
+// tryWrite writes what it can of l.nb with one non-blocking writev and
+// drops the bytes written from l.nb. It reports whether the whole frame
+// went out.
+func (l *netLink) tryWrite() (bool, error) {
+	w := &l.fw
+	if w.rc == nil {
+		return false, nil
+	}
+	if err := w.rc.Write(w.fn); err != nil {
+		return false, err
+	}
+	if w.err != nil {
+		return false, w.err
+	}
+	n := w.n
+	for len(l.nb) > 0 && n >= len(l.nb[0]) {
+		n -= len(l.nb[0])
+		l.nb = l.nb[1:]
+	}
+	if len(l.nb) == 0 {
+		return true, nil
+	}
+	l.nb[0] = l.nb[0][n:]
+	return false, nil
+}
