@@ -17,7 +17,7 @@ import (
 	"github.com/kizuna-hpc/kizuna/topology"
 )
 
-const topoUsage = `Usage: kizuna topo -topology SPEC [-np N] [-placement P] [-hosts LIST] [-algo LIST] [-json] [-svg FILE]
+const topoUsage = `Usage: kizuna topo -topology SPEC [-np N] [-placement P] [-hosts LIST] [-algo LIST] [-json] [-svg FILE] [-plan FILE]
 
 Builds every rank's all-reduce schedule for each algorithm on a network,
 routes each step's messages and prints, per algorithm: the longest route
@@ -68,6 +68,7 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 		algos   = fs.String("algo", "", "comma list of algorithms (ring, ring-naive, tree, hd, rd, torus, hier, swing, multiring); default: all available")
 		jsonOut = fs.Bool("json", false, "print one JSON object per algorithm instead of the table")
 		svgFile = fs.String("svg", "", "write an SVG drawing of the network and the embedded ring to FILE")
+		planOut = fs.String("plan", "", "write the topology plan (placement, rings, trees, per-step partners of swing/hd/rd) as JSON to FILE (- for stdout, then nothing else is printed)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -121,6 +122,25 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	l, err := topo.LayoutFor(t, p)
 	if err != nil {
 		return fmt.Errorf("topo: %w", err)
+	}
+	if *planOut != "" {
+		plan, err := topo.PlanFor(t, p, l)
+		if err != nil {
+			return fmt.Errorf("topo: -plan: %w", err)
+		}
+		b, err := json.Marshal(plan)
+		if err != nil {
+			return fmt.Errorf("topo: -plan: %w", err)
+		}
+		b = append(b, '\n')
+		if *planOut == "-" {
+			_, err := stdout.Write(b)
+			return err
+		}
+		if err := os.WriteFile(*planOut, b, 0o644); err != nil {
+			return fmt.Errorf("topo: -plan: %w", err)
+		}
+		fmt.Fprintf(stderr, "kizuna topo: wrote the plan to %s (digest %s)\n", *planOut, plan.Digest())
 	}
 	list, err := topoAlgos(*algos, l)
 	if err != nil {

@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-hpc/kizuna/topology"
 )
 
 func TestTopoTable(t *testing.T) {
@@ -189,5 +192,50 @@ func TestTopoPlacementFile(t *testing.T) {
 		case tt.err == "" && !strings.Contains(out.String(), tt.want):
 			t.Errorf("topo %q printed %q; want it to mention %q", args, out.String(), tt.want)
 		}
+	}
+}
+
+// TestTopoPlan: -plan writes a plan that loads back as a valid
+// topology.Plan of the placement, whose digest is the one printed, and
+// "-plan -" prints the same JSON alone on stdout.
+func TestTopoPlan(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "plan.json")
+	var out, errb bytes.Buffer
+	args := []string{"-topology", "torus:4x4", "-placement", "random:2", "-plan", file}
+	if err := topoCmd(args, &out, &errb); err != nil {
+		t.Fatalf("topo %q = %v (%s)", args, err, errb.String())
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan topology.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
+		t.Fatalf("topo -plan wrote %q: %v", data, err)
+	}
+	if err := plan.Validate(); err != nil {
+		t.Errorf("topo -plan: Validate() = %v", err)
+	}
+	tp, _ := topology.Parse("torus:4x4")
+	p, err := topology.PlaceBy(tp, "random:2", 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plan.Placement, p.Nodes) || len(plan.Rings) == 0 || len(plan.Trees) != 2 || len(plan.Exchanges) != 3 {
+		t.Errorf("topo -plan: placement %v, %d rings, %d trees, %d exchanges; want %v, >0, 2, 3",
+			plan.Placement, len(plan.Rings), len(plan.Trees), len(plan.Exchanges), p.Nodes)
+	}
+	if want := "digest " + plan.Digest(); !strings.Contains(errb.String(), want) {
+		t.Errorf("topo -plan printed %q; want it to mention %q", errb.String(), want)
+	}
+	if !strings.Contains(out.String(), "max_hops") {
+		t.Errorf("topo -plan FILE printed %q; want the table too", out.String())
+	}
+	out.Reset()
+	if err := topoCmd([]string{"-topology", "torus:4x4", "-placement", "random:2", "-plan", "-"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(data) {
+		t.Errorf("topo -plan - printed %q; want the file's %q", out.String(), data)
 	}
 }
