@@ -260,12 +260,17 @@ func (d *Dragonfly) cycle() []int {
 }
 
 // NodePath returns every node of t once, each one link from the next (not
-// necessarily closing into a cycle): NodeCycle where one exists, the
-// snake (boustrophedon) order on a mesh without one.
+// necessarily closing into a cycle): NodeCycle where one exists; on a mesh
+// without one (every side odd), a path whose ends are two links apart
+// (nearCycle), or on a line of more than two nodes the snake
+// (boustrophedon) order, whose ends are the line's ends.
 func NodePath(t Topology) ([]int, error) {
 	c, err := NodeCycle(t)
 	if errors.Is(err, ErrNoCycle) {
 		if g, ok := t.(*GridNet); ok {
+			if p, ok := g.nearCycle(); ok {
+				return p, nil
+			}
 			return g.snake(identity(len(g.dims))), nil
 		}
 	}
@@ -291,7 +296,8 @@ func ringOver(order []int, p Placement) Ring {
 // consecutive in rank order. When p occupies every node, every step of the
 // ring is one link (or none, between ranks on one node). On a mesh with
 // no Hamiltonian cycle it falls back to NodePath: every step is one link
-// except the step that closes the ring. On a Flat of any size the ranks
+// except the step that closes the ring, which is two (on a line of more
+// than two nodes, the line's length less one). On a Flat of any size the ranks
 // are ordered by node index.
 func EmbedRing(t Topology, p Placement) (Ring, error) {
 	if err := p.Validate(t); err != nil {

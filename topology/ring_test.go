@@ -49,12 +49,22 @@ func TestNodeCycleGrid(t *testing.T) {
 }
 
 func TestNodeCycleMeshOdd(t *testing.T) {
-	for _, spec := range []string{"mesh:3", "mesh:3x3", "mesh:5x7", "mesh:3x5x3", "mesh:4"} {
+	tests := []struct {
+		spec    string
+		closing int // hops of the ring's closing step
+	}{
+		{"mesh:3", 2}, {"mesh:5", 4}, {"mesh:1x7x1", 6}, {"mesh:4", 3},
+		{"mesh:3x3", 2}, {"mesh:5x7", 2}, {"mesh:7x3", 2}, {"mesh:3x5x3", 2},
+		{"mesh:1x3x5", 2}, {"mesh:3x1x3", 2}, {"mesh:5x3x3x3", 2}, {"mesh:3x3x3x3x3", 2},
+	}
+	for _, tt := range tests {
+		spec := tt.spec
 		topo, _ := Parse(spec)
 		if _, err := NodeCycle(topo); !errors.Is(err, ErrNoCycle) {
 			t.Errorf("NodeCycle(%s) err = %v; want ErrNoCycle", spec, err)
 		}
-		// The fallback: a path of one-hop steps; only the closing step is longer.
+		// The fallback: a path of one-hop steps; only the closing step is
+		// longer: two hops, or the length of a line less one.
 		path, err := NodePath(topo)
 		if err != nil || len(path) != topo.Nodes() {
 			t.Fatalf("NodePath(%s) = %v, %v; want all %d nodes", spec, path, err, topo.Nodes())
@@ -64,10 +74,22 @@ func TestNodeCycleMeshOdd(t *testing.T) {
 				t.Fatalf("NodePath(%s) step %d -> %d has %d hops; want 1", spec, path[i-1], path[i], h)
 			}
 		}
+		if tt.closing > 0 {
+			if h := topo.Hops(path[len(path)-1], path[0]); h != tt.closing {
+				t.Errorf("NodePath(%s) closing step %d -> %d has %d hops; want %d", spec, path[len(path)-1], path[0], h, tt.closing)
+			}
+		}
+		seen := make(map[int]bool)
+		for _, n := range path {
+			seen[n] = true
+		}
+		if len(seen) != topo.Nodes() {
+			t.Errorf("NodePath(%s) visits %d distinct nodes; want %d", spec, len(seen), topo.Nodes())
+		}
 		p, _ := Place(topo, "linear", topo.Nodes())
 		ring, err := EmbedRing(topo, p)
 		if err != nil || ring.Validate(topo.Nodes()) != nil {
-			t.Fatalf("EmbedRing(%s) = %v, %v; want the snake fallback", spec, ring, err)
+			t.Fatalf("EmbedRing(%s) = %v, %v; want the fallback", spec, ring, err)
 		}
 	}
 }
