@@ -81,3 +81,17 @@ func (c *Comm) verify(h *transport.Header, b []byte, peer int) error {
 	}
 	return nil
 }
+
+// breakCorrupt breaks c after a Recv found a corrupted payload (or
+// differing checksum settings), as a failed collective does, and tells the
+// other ranks: the job's data can no longer be trusted, and a rank that
+// stops here must not leave the others waiting for it.
+func (c *Comm) breakCorrupt(seq uint64, err error) {
+	if !c.setBroken(err) {
+		return
+	}
+	c.mux.FailComm(c.id, err)
+	re := &RemoteError{Origin: c.rank, Lost: -1, Reason: fmt.Sprintf("recv #%d on rank %d: %v", seq, c.rank, err)}
+	c.noteFailure(re)
+	c.announce(re)
+}

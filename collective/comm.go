@@ -469,6 +469,18 @@ func (c *Comm) onControl(h *transport.Header, payload []byte) {
 	c.noteFailure(re)
 	if c.setBroken(re) {
 		c.mux.FailComm(c.id, re)
+		// Pass the notice on once: the origin may have lost its link to
+		// some members (a dropped connection, a failed agreement in
+		// Shrink), and they must not wait for it either.
+		c.errMu.Lock()
+		defer c.errMu.Unlock()
+		if !c.closed.Load() {
+			c.bg.Add(1)
+			go func() {
+				defer c.bg.Done()
+				c.announce(re)
+			}()
+		}
 	}
 }
 

@@ -82,7 +82,9 @@ func (c *Comm) RecvBytes(ctx context.Context, buf []byte, dt DType, peer int, ta
 	defer cancel()
 	err = c.mux.Wait(ctx, r)
 	if err == nil && (c.checksum || r.Hdr.Flags != 0) {
-		err = c.verify(&r.Hdr, buf, peer) // checksum.go
+		if err = c.verify(&r.Hdr, buf, peer); err != nil { // checksum.go
+			c.breakCorrupt(seq, err)
+		}
 	}
 	if err == nil && r.Hdr.DType != uint8(dt) {
 		err = fmt.Errorf("%w: rank %d sent %d %s elements with tag %d, receiver expects %s",

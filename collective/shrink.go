@@ -2,9 +2,12 @@ package collective
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
+	"time"
 
 	"github.com/kizuna-hpc/kizuna/transport"
 )
@@ -32,10 +35,15 @@ const shrinkTag = 0x5348524b // "SHRK"
 // detects for a silent one). A round in which every survivor sent the same
 // set ends the agreement on every survivor at once. A rank that finds
 // itself in the agreed set (every other rank lost its links to it) gets an
-// error. If ctx or c's timeout ends first, or a rank fails while the
-// agreement is under way so that the survivors may disagree, Shrink
-// returns an error; the communicators it may have built are then unusable,
-// and the job should abort.
+// error. If ctx or c's timeout ends first, or a rank fails (or a message is
+// corrupted) while the agreement is under way, so that the survivors may
+// disagree, Shrink returns an error on the rank that saw it, which tells
+// the others: their Shrink fails too, or, where it had already returned,
+// the new communicator is broken and its operations fail at once. The job
+// should then abort or start over. The agreement is not a full consensus
+// protocol: links that fail between survivors while it runs can, rarely,
+// leave one survivor waiting for a message until its timeout (the soak
+// test finds this with faults injected into the agreement).
 //
 // The new communicator shares c's endpoint, as one from Split does: it has
 // a new communicator id, agreed by the survivors and never reused on any of
@@ -68,13 +76,29 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 		return id, 0
 	}
 	id, taken := candidate()
-	msg := make([]byte, c.size+1)
+	// A message: the failed set (one byte per rank), the id-taken flag,
+	// and the CRC-32C of both, always: a corrupted set would split the
+	// survivors' views.
+	msg := make([]byte, c.size+5)
 	recvs := make([]*transport.Recv, c.size)
+	started := false // messages have been sent: an error must be announced
+	// settled: the last round was stable here. The agreement ends after two
+	// stable rounds in a row, so that a rank that sees a change in the
+	// round after a stable one knows that nobody has ended yet before it,
+	// and can give up without leaving anyone waiting for it.
+	settled := false
+	fail := func(err error) (*Comm, error) {
+		if started {
+			c.abandonAgreement([]uint32{agreeID, id}, failed, err)
+		}
+		return nil, c.shrinkError(err)
+	}
 	for round := uint64(1); ; round++ {
 		if round > maxShrinkRounds {
-			return nil, c.shrinkError(fmt.Errorf("no agreement after %d rounds", maxShrinkRounds))
+			return fail(fmt.Errorf("no agreement after %d rounds", maxShrinkRounds))
 		}
 		if failed[c.rank] {
+			// Not abandonAgreement: the survivors' agreement stands.
 			return nil, c.shrinkError(errors.New("this rank was excluded: the other ranks lost their links to it"))
 		}
 		for i := range c.size {
@@ -84,6 +108,7 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 			}
 		}
 		msg[c.size] = taken
+		binary.LittleEndian.PutUint32(msg[c.size+1:], crc32.Checksum(msg[:c.size+1], castagnoli))
 		// Post every receive first, then send: no rank waits on another's
 		// order.
 		for i := range c.size {
@@ -93,26 +118,33 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 			}
 			r := &transport.Recv{
 				Key: transport.Key{Kind: transport.KindP2P, Comm: agreeID, Src: int32(c.peers[i]), Tag: shrinkTag, Seq: round},
-				Buf: make([]byte, c.size+1),
+				Buf: make([]byte, c.size+5),
 			}
 			if err := c.mux.Post(r); err != nil {
-				return nil, c.shrinkError(err)
+				c.cancelRecvs(recvs[:i])
+				return fail(err)
 			}
 			recvs[i] = r
 		}
 		for i := range c.size {
-			if recvs[i] == nil {
+			// Send to the ranks this one waits for, and to those it
+			// counts as failed on others' word while its link to them
+			// works: they learn from the set that they were excluded
+			// instead of waiting for this message.
+			if i == c.rank || recvs[i] == nil && c.mux.PeerErr(c.peers[i]) != nil {
 				continue
 			}
 			h := transport.Header{Kind: transport.KindP2P, Comm: agreeID, Tag: shrinkTag, Seq: round}
+			started = true
 			if err := c.ep.Send(ctx, c.peers[i], &h, msg); err != nil && ctx.Err() != nil {
 				c.cancelRecvs(recvs)
-				return nil, c.shrinkError(err)
+				return fail(err)
 			}
 			// A failed send shows up again as a failed receive below.
 		}
 		next := slices.Clone(failed)
 		stable, collide := true, taken
+		var change error // why this round was not stable
 		for i, r := range recvs {
 			if r == nil {
 				continue
@@ -120,20 +152,28 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 			if err := c.mux.Wait(ctx, r); err != nil {
 				if ctx.Err() != nil {
 					c.cancelRecvs(recvs[i+1:])
-					return nil, c.shrinkError(fmt.Errorf("waiting for rank %d: %w", i, err))
+					return fail(fmt.Errorf("waiting for rank %d: %w", i, err))
 				}
 				var pe *transport.PeerError
 				if !errors.As(err, &pe) {
 					c.cancelRecvs(recvs[i+1:])
-					return nil, c.shrinkError(fmt.Errorf("rank %d: %w", i, err))
+					return fail(fmt.Errorf("rank %d: %w", i, err))
 				}
 				next[i], stable = true, false
+				change = pe
 				continue
+			}
+			if sum := crc32.Checksum(r.Buf[:c.size+1], castagnoli); sum != binary.LittleEndian.Uint32(r.Buf[c.size+1:]) {
+				c.cancelRecvs(recvs[i+1:])
+				return fail(fmt.Errorf("%w: agreement message from rank %d", ErrCorrupt, i))
 			}
 			for j := range c.size {
 				f := r.Buf[j] != 0
 				if f != failed[j] {
 					stable = false
+					if f && change == nil {
+						change = &RemoteError{Origin: i, Lost: j, Reason: "lost during shrink"}
+					}
 				}
 				next[j] = next[j] || f
 			}
@@ -141,17 +181,32 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 		}
 		failed = next
 		if !stable {
+			if settled {
+				// The last round was stable here, so another rank may
+				// have ended the agreement after this one: a rank (or
+				// link) failed during the agreement. Give up, and tell
+				// the others (abandonAgreement breaks a communicator a
+				// rank that finished built).
+				if change == nil {
+					change = errors.New("the survivors' views differ")
+				}
+				return fail(fmt.Errorf("a rank or link failed while the survivors were agreeing (call Shrink again, or abort): %w", change))
+			}
 			continue
 		}
 		if collide != 0 { // every survivor saw the same flags: try the next id together
 			attempt++
 			if attempt > maxSplitAttempts {
-				return nil, c.shrinkError(fmt.Errorf("no communicator id free on every survivor after %d attempts", maxSplitAttempts))
+				return fail(fmt.Errorf("no communicator id free on every survivor after %d attempts", maxSplitAttempts))
 			}
 			id, taken = candidate()
+			settled = false
 			continue
 		}
-		break
+		if settled {
+			break // two stable rounds in a row: every survivor ends here or fails
+		}
+		settled = true
 	}
 	var peers []int
 	rank := -1
@@ -213,4 +268,26 @@ func (c *Comm) cancelRecvs(rs []*transport.Recv) {
 
 func (c *Comm) shrinkError(err error) error {
 	return &OpError{Op: "shrink", Rank: c.rank, Peer: -1, Err: err}
+}
+
+// abandonAgreement tells the ranks still in the agreement that this rank
+// gave up (err): the notice, for the agreement's id and for the new
+// communicator's, fails the agreement's receives on every rank that gets
+// it, and the new communicator on a rank that had already finished.
+func (c *Comm) abandonAgreement(ids []uint32, failed []bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		body, eerr := encodeControl(&controlMsg{Type: "abort", Comm: id, Origin: c.rank, Lost: -1, Kind: "other", Reason: "shrink: " + err.Error()})
+		if eerr != nil || len(body) > maxControl {
+			return
+		}
+		for i, p := range c.peers {
+			if i == c.rank || failed[i] {
+				continue
+			}
+			h := transport.Header{Kind: transport.KindControl, Comm: id}
+			_ = c.ep.Send(ctx, p, &h, body)
+		}
+	}
 }
