@@ -119,7 +119,8 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 			hi++
 		}
 		step := math.Ceil((hi - lo) / 10)
-		for e := lo; e <= hi; e += step {
+		lo = math.Floor(lo/step) * step // ticks on multiples of step, so 1 is one
+		for e := lo; e < hi+step; e += step {
 			yticks = append(yticks, math.Exp2(e))
 		}
 		ybot, ytop = math.Exp2(lo), yticks[len(yticks)-1]
@@ -157,7 +158,11 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 	for _, t := range yticks {
 		y := py(t)
 		p(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#e0e0e0" stroke-width="1"/>`+"\n", f(marginLeft), f(y), f(marginLeft+plotW), f(y))
-		p(`<text x="%d" y="%s" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginLeft-8, f(y), esc(fmtNum(t)))
+		label := fmtNum(t)
+		if c.LogY && t < 1 {
+			label = "1/" + fmtNum(1/t) // 1/128 rather than 0.0078125
+		}
+		p(`<text x="%d" y="%s" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginLeft-8, f(y), esc(label))
 	}
 	// x ticks
 	for _, t := range c.xTicks(xmin, xmax) {

@@ -201,9 +201,18 @@ func TestWriteSVGLogY(t *testing.T) {
 	if d0 <= 0 || math.Abs(d0-d1) > 0.02 || math.Abs(d1-d2) > 0.02 {
 		t.Errorf("y steps %v %v %v; want equal and upward on a log2 axis", d0, d1, d2)
 	}
-	for _, want := range []string{"0.5", "1", "2", "4"} {
+	for _, want := range []string{"1/2", "1", "2", "4"} {
 		if !slicesContains(doc.Texts, want) {
 			t.Errorf("labels %q; want a tick %q", doc.Texts, want)
+		}
+	}
+
+	// A wide range thins the ticks but keeps 1 among them.
+	wide := &Chart{LogY: true, Series: []Series{{Name: "w", X: []float64{1, 2}, Y: []float64{1.0 / 200, 40}}}}
+	_, doc = render(t, wide)
+	for _, want := range []string{"1/256", "1", "64"} {
+		if !slicesContains(doc.Texts, want) {
+			t.Errorf("wide range labels %q; want a tick %q", doc.Texts, want)
 		}
 	}
 	if !strings.Contains(out, "stroke-dasharray") {
