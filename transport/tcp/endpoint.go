@@ -29,6 +29,7 @@ type endpoint struct {
 	log        *slog.Logger
 
 	spin      time.Duration // inline read budget of Mux.Wait (fastpath.go); 0: off
+	counted   bool          // counted in liveEndpoints until Close
 	closed    atomic.Bool
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per socket
@@ -134,6 +135,10 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 				go e.readLoop(pr, s)
 			}
 		}
+	}
+	if cfg.Impl == ImplNet {
+		liveEndpoints.Add(1) // until Close (fastpath.go)
+		e.counted = true
 	}
 	if e.spin > 0 {
 		e.mux.SetPoller(e.poll)
@@ -324,6 +329,9 @@ func (e *endpoint) readFrame(p *peer, rd, prd io.Reader, hb []byte, h *transport
 func (e *endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		if e.counted {
+			liveEndpoints.Add(-1)
+		}
 		close(e.stopBeat)
 		e.mux.Fail(transport.ErrClosed)
 		for _, p := range e.peers {

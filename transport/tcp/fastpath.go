@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,6 +114,14 @@ type stream struct {
 	err    error
 	taken  bool // waitFn found the token taken; the reader goroutine's only
 
+	// The reader goroutine, finding the token taken by an inline reader,
+	// stands by (standBy) rather than spinning for the token: a spinning
+	// reader would take the processor the peer needs.
+	bgWait     atomic.Bool
+	wake       chan struct{} // cap 1: an inline reader hands the socket back
+	lastInline atomic.Int64  // when an inline reader last let go (UnixNano)
+	idle       *time.Timer   // the stand-by's timeout; the reader goroutine's only
+
 	watch watchReader   // blocking reads of the reader goroutine
 	prd   payloadReader // payloads for DeliverFrom: buffer first, then watch
 	src   bufSource
@@ -125,7 +132,7 @@ func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stream{buf: make([]byte, streamBuf), c: c, rc: rc}
+	st := &stream{buf: make([]byte, streamBuf), c: c, rc: rc, wake: make(chan struct{}, 1)}
 	st.ctlFn = st.readFD
 	st.waitFn = st.waitRead
 	st.watch = watchReader{rd: c, s: s}
@@ -267,9 +274,7 @@ func (e *endpoint) streamRound(p *peer, s *sock, st *stream) error {
 		return err
 	}
 	if st.taken { // an inline reader has the token
-		for !st.tok.CompareAndSwap(false, true) {
-			runtime.Gosched()
-		}
+		st.standBy()
 	} else {
 		s.reads.Add(1)
 		if st.err != nil {
@@ -403,32 +408,129 @@ func (e *endpoint) pumpInline(p *peer, s *sock, st *stream, r *transport.Recv) b
 // sockets on the waiting goroutine for up to the spin budget.
 func (e *endpoint) poll(r *transport.Recv) {
 	src := int(r.Key.Src)
-	if src < 0 || src >= len(e.peers) || len(r.Buf) > inlineMax {
+	if src < 0 || src >= len(e.peers) {
 		return
 	}
 	p := e.peers[src]
-	if p == nil || p.socks[0].st == nil || e.spin <= 0 {
+	if p == nil || p.socks[0].st == nil {
 		return
 	}
+	if e.spin <= 0 || len(r.Buf) > inlineMax || (liveEndpoints.Load() > 1 && !spinShared) {
+		// Not read inline: a reader goroutine on stand-by must not
+		// make this receive wait for its timeout.
+		for _, s := range p.socks {
+			if s.st.bgWait.Load() {
+				select {
+				case s.st.wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+		return
+	}
+	// The tokens taken are kept for the whole spin (the reader goroutine
+	// waits for them on wake) and released at the end.
+	var held uint64  // bit i: this call holds p.socks[i]'s token
+	handBack := true // the reader goroutine must take over now
+	defer func() {
+		for i, s := range p.socks {
+			if held&(1<<i) != 0 {
+				s.st.release(handBack)
+			}
+		}
+	}()
 	start := time.Now()
 	for {
-		for _, s := range p.socks {
+		for i, s := range p.socks {
 			st := s.st
-			if !st.tok.CompareAndSwap(false, true) {
-				continue // the reader goroutine is at it
+			if held&(1<<i) == 0 {
+				if !st.tok.CompareAndSwap(false, true) {
+					continue // the reader goroutine is at it
+				}
+				held |= 1 << i
 			}
-			ok := e.pumpInline(p, s, st, r)
-			st.tok.Store(false)
-			if !ok {
+			if !e.pumpInline(p, s, st, r) {
 				return
 			}
 		}
-		if r.Ready() || p.failure() != nil || e.closed.Load() || time.Since(start) > e.spin {
+		if r.Ready() {
+			// The socket stays with inline readers for a while: the
+			// reader goroutine stands by until one hands it back or
+			// none comes for standByIdle.
+			handBack = false
+			return
+		}
+		if p.failure() != nil || e.closed.Load() || time.Since(start) > e.spin {
 			return
 		}
 		osYield()
 	}
 }
+
+// release gives the token back. With handBack, it also wakes the reader
+// goroutine if it stands by; without, the reader goroutine stays on stand-by
+// until the next inline reader hands the socket back or standByIdle passes.
+func (st *stream) release(handBack bool) {
+	st.lastInline.Store(time.Now().UnixNano())
+	st.tok.Store(false)
+	// Pairs with standBy: it stores bgWait, then tries the token; this
+	// stores the token, then loads bgWait: one sees the other.
+	if handBack && st.bgWait.Load() {
+		select {
+		case st.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// standByIdle is how long the reader goroutine stays off the socket after
+// an inline reader last let go of it, before it waits on the socket again.
+// While ranks run small operations back to back, the waiting goroutines
+// read every frame themselves and the reader goroutine is not woken per
+// frame; a frame that arrives while no one waits is read when the next
+// receive is waited for, or by the reader goroutine within standByIdle.
+const standByIdle = time.Millisecond
+
+// standBy is how the reader goroutine waits for a token that an inline
+// reader holds: until that reader hands the socket back (its receive is
+// not complete: the reader goroutine must deliver it), or until no inline
+// reader has held the token for standByIdle. It returns holding the token.
+func (st *stream) standBy() {
+	st.bgWait.Store(true)
+	defer st.bgWait.Store(false)
+	for {
+		if st.tok.CompareAndSwap(false, true) {
+			if time.Since(time.Unix(0, st.lastInline.Load())) >= standByIdle {
+				return
+			}
+			st.tok.Store(false) // inline readers were here just now
+		}
+		if st.idle == nil {
+			st.idle = time.NewTimer(standByIdle)
+		} else {
+			st.idle.Reset(standByIdle)
+		}
+		select {
+		case <-st.wake:
+			if st.tok.CompareAndSwap(false, true) {
+				st.idle.Stop()
+				return
+			}
+		case <-st.idle.C:
+		}
+	}
+}
+
+// liveEndpoints counts the open ImplNet endpoints of this process. Inline
+// reads are for a process that is one rank: where several ranks share a
+// process (RunLocal over TCP, tests), a spinning rank would hold a
+// processor that another rank of the same process needs to make the very
+// progress it waits for, so they do not spin.
+var liveEndpoints atomic.Int32
+
+// spinShared lets endpoints that share their process spin all the same
+// (tests of the inline path, whose ranks all live in the test process).
+var spinShared = false
 
 // osYield gives the processor to another runnable thread, if any: on a
 // loaded machine the peer this rank waits for may need it.

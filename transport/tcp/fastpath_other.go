@@ -4,6 +4,7 @@ package tcp
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/transport"
@@ -16,6 +17,8 @@ import (
 const EnvSpin = "KIZUNA_TCP_SPIN"
 
 type stream struct{}
+
+var liveEndpoints atomic.Int32
 
 func spinBudget() (time.Duration, error) { return 0, nil }
 

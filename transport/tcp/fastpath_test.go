@@ -13,6 +13,8 @@ import (
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
+func init() { spinShared = true } // exercise the inline reads in this process
+
 // fill returns n bytes that depend on seed and position.
 func fill(n, seed int) []byte {
 	b := make([]byte, n)
