@@ -66,7 +66,7 @@ func connectEndpoint(ctx context.Context, cfg *Config, l *tcp.Listener, addrs, h
 	}
 	prep, err := shm.Prepare(shm.Config{
 		Rank: cfg.Rank, Size: cfg.Size, Peers: local, IDs: addrs,
-		JobID: cfg.JobID, Token: cfg.Token, Logger: cfg.Logger,
+		JobID: cfg.JobID, Token: cfg.Token, Logger: cfg.Logger, Heartbeat: cfg.Heartbeat,
 	})
 	if err != nil {
 		l.Close()

@@ -13,11 +13,17 @@ import (
 // connections open but sends nothing, not even heartbeats. With
 // KIZUNA_HEARTBEAT=200ms every other rank fails with an error naming it
 // long before the 60 s operation timeout: the heartbeat, not the timeout,
-// detected it. Over TCP: the shared-memory transport checks the peer's
-// process instead, so a stopped process there is caught by the timeout.
+// detected it. Over TCP (heartbeat frames on idle links) and over shared
+// memory (the waiting side sees the peer's process stopped).
 func TestHeartbeatStoppedPeer(t *testing.T) {
+	for _, tr := range []string{"tcp", "shm"} {
+		t.Run(tr, func(t *testing.T) { stoppedPeer(t, tr) })
+	}
+}
+
+func stoppedPeer(t *testing.T, transport string) {
 	const n, victim = 4, 2
-	cmds, outs, errs := startRanksEnv(t, n, []string{"KIZUNA_TIMEOUT=60s", "KIZUNA_HEARTBEAT=200ms", "KIZUNA_TRANSPORT=tcp"}, "-mode", "loop")
+	cmds, outs, errs := startRanksEnv(t, n, []string{"KIZUNA_TIMEOUT=60s", "KIZUNA_HEARTBEAT=200ms", "KIZUNA_TRANSPORT=" + transport}, "-mode", "loop")
 	t.Cleanup(func() { cmds[victim].Process.Signal(syscall.SIGCONT) })
 	waitReady(t, outs, errs)
 	start := time.Now()

@@ -24,6 +24,7 @@ import (
 const (
 	EnvRingBytes = "KIZUNA_SHM_RING_BYTES" // ring size per direction, bytes (power of two)
 	EnvDir       = "KIZUNA_SHM_DIR"        // directory of the segment files
+	EnvHeartbeat = "KIZUNA_HEARTBEAT"      // failure detection interval (as the TCP transport's)
 )
 
 // DefaultRingBytes is the ring size per direction when neither
@@ -73,9 +74,21 @@ type Config struct {
 	// Dir is where segment files are created. Default KIZUNA_SHM_DIR, else
 	// DefaultDir.
 	Dir string
+	// Heartbeat is the failure detection interval: a peer process seen
+	// stopped (SIGSTOP, a tracer) for two intervals while this rank waits
+	// on it is declared lost with transport.ErrSilent (an exited one is
+	// lost at once). Shared memory needs no heartbeat frames: the waiting
+	// side looks at the peer's process every WakeInterval. Default
+	// KIZUNA_HEARTBEAT, else DefaultHeartbeat; negative (or
+	// KIZUNA_HEARTBEAT=off) turns the check off.
+	Heartbeat time.Duration
 	// Logger receives warnings about lost links. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultHeartbeat is the failure detection interval when neither
+// Config.Heartbeat nor KIZUNA_HEARTBEAT sets it, as over TCP.
+const DefaultHeartbeat = 2 * time.Second
 
 func resolve(cfg Config) (Config, error) {
 	if cfg.Size < 1 || cfg.Rank < 0 || cfg.Rank >= cfg.Size {
@@ -112,6 +125,20 @@ func resolve(cfg Config) (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+		switch v := os.Getenv(EnvHeartbeat); v {
+		case "":
+		case "off", "0":
+			cfg.Heartbeat = -1
+		default:
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return cfg, fmt.Errorf("shm: %s=%q: want a positive duration such as 2s, or off", EnvHeartbeat, v)
+			}
+			cfg.Heartbeat = d
+		}
 	}
 	return cfg, nil
 }
@@ -232,7 +259,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		p.release()
 		return nil, fmt.Errorf("shm: connect: mux of rank %d of %d for rank %d of %d", mux.Rank(), mux.Size(), cfg.Rank, cfg.Size)
 	}
-	e := &Endpoint{rank: cfg.Rank, size: cfg.Size, mux: mux, peers: make([]*link, cfg.Size), log: cfg.Logger}
+	e := &Endpoint{rank: cfg.Rank, size: cfg.Size, mux: mux, peers: make([]*link, cfg.Size), log: cfg.Logger, heartbeat: cfg.Heartbeat}
 	out := make([]*segment, cfg.Size)
 	fail := func(err error) (*Endpoint, error) {
 		for _, s := range out {
@@ -363,6 +390,7 @@ type Endpoint struct {
 	mux        *transport.Mux
 	peers      []*link // nil where there is no link
 	log        *slog.Logger
+	heartbeat  time.Duration // Config.Heartbeat; <= 0: no stopped-peer check
 
 	closed    atomic.Bool // Close was called: sends fail, frames read are dropped
 	stop      atomic.Bool // Close's linger is over: readers stop
@@ -390,6 +418,8 @@ type link struct {
 
 	failOnce sync.Once
 	err      atomic.Pointer[error] // set once the link failed
+
+	stoppedSince atomic.Int64 // unix nanoseconds when the peer was first seen stopped; 0: running
 }
 
 func (e *Endpoint) Rank() int           { return e.rank }
@@ -517,6 +547,19 @@ func (l *link) peerGone() error {
 	start, alive := procStart(l.pid)
 	if !alive || l.born != 0 && start != l.born {
 		return fmt.Errorf("shm: process %d of rank %d exited", l.pid, l.rank)
+	}
+	if hb := l.e.heartbeat; hb > 0 {
+		if !procStopped(l.pid) {
+			l.stoppedSince.Store(0)
+			return nil
+		}
+		now := time.Now().UnixNano()
+		if l.stoppedSince.CompareAndSwap(0, now) {
+			return nil
+		}
+		if d := time.Duration(now - l.stoppedSince.Load()); d >= 2*hb {
+			return fmt.Errorf("shm: process %d of rank %d stopped for %v (heartbeat interval %v): %w", l.pid, l.rank, d.Round(time.Millisecond), hb, transport.ErrSilent)
+		}
 	}
 	return nil
 }

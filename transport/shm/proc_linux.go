@@ -67,3 +67,25 @@ func selfStart() uint64 {
 	s, _ := procStart(os.Getpid())
 	return s
 }
+
+// procStopped reports whether process pid is stopped (state T, by SIGSTOP,
+// or t, by a tracer): alive, but running none of its code, so it sends
+// nothing, as a silent TCP peer.
+func procStopped(pid int) bool {
+	var buf [512]byte
+	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	n, err := syscall.Read(fd, buf[:])
+	_ = syscall.Close(fd)
+	if err != nil || n <= 0 {
+		return false
+	}
+	b := buf[:n]
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'T' || b[i+2] == 't'
+}

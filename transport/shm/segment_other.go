@@ -24,3 +24,5 @@ func HostID(dir string) string { return "" }
 func procStart(pid int) (start uint64, alive bool) { return 0, true }
 
 func selfStart() uint64 { return 0 }
+
+func procStopped(pid int) bool { return false }
