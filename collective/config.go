@@ -67,12 +67,13 @@ type Config struct {
 	// Timeout bounds every operation (and communicator start) in addition to
 	// the caller's context. Default DefaultTimeout.
 	Timeout time.Duration
-	// Heartbeat is the failure detector's interval on TCP links: an idle
-	// link carries a heartbeat frame, and a peer from which nothing arrives
-	// for two intervals while this rank waits on it (stopped, hung, cut
-	// off) is declared lost, which fails every operation of the
-	// communicators it belongs to. 0 means KIZUNA_HEARTBEAT, else
-	// tcp.DefaultHeartbeat (2s); negative turns heartbeats off.
+	// Heartbeat is the failure detector's interval: an idle TCP link
+	// carries a heartbeat frame, and a peer from which nothing arrives for
+	// two intervals while this rank waits on it (stopped, hung, cut off;
+	// over shared memory: its process seen stopped) is declared lost,
+	// which fails every operation of the communicators it belongs to. 0
+	// means KIZUNA_HEARTBEAT, else 2s (tcp.DefaultHeartbeat,
+	// shm.DefaultHeartbeat); negative turns the detector off.
 	Heartbeat time.Duration
 	// Checksum is ChecksumCRC32C to carry the CRC-32C of every data frame's
 	// payload and check it before the payload is used (a corrupted one

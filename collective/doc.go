@@ -80,10 +80,11 @@
 // ErrBroken wrapping the first failure.
 //
 // A peer is lost when its connection breaks, its process exits (shared
-// memory checks the pid), or, over TCP, nothing arrives from it for two
-// heartbeat intervals (Config.Heartbeat, KIZUNA_HEARTBEAT, default 2s: an
-// idle link carries a heartbeat frame every interval, so a stopped or hung
-// process is caught without waiting for the operation timeout). A lost
+// memory checks the pid), or nothing arrives from it for two heartbeat
+// intervals (Config.Heartbeat, KIZUNA_HEARTBEAT, default 2s: an idle TCP
+// link carries a heartbeat frame every interval, and over shared memory the
+// waiting rank sees the peer's process stopped), so a stopped or hung
+// process is caught without waiting for the operation timeout. A lost
 // peer breaks at once every communicator it belongs to, whether or not an
 // operation is pending, and every other member is told: every pending and
 // later operation on every surviving rank fails with an error naming the
