@@ -36,10 +36,8 @@ import (
 // bytes) from a TCP peer reads the peer's sockets itself, without
 // blocking, yielding the processor between attempts, for up to the
 // budget, and only then parks and leaves the socket to the reader
-// goroutine. It is off by default: on the loaded 2-core machine it was
-// measured on, spinning ranks took processor time from the very ranks they
-// waited for, and the 8-byte all-reduce got slower (docs/performance.md,
-// "Latency"). It is meant for machines with a core per rank to spare.
+// goroutine. Only a process with one TCP endpoint (one rank) spins: ranks
+// that share a process would take the processor from each other.
 //
 // The two share each socket's byte stream through a token (stream.tok):
 // whoever holds it owns the read-ahead buffer and the right to read. The
@@ -58,12 +56,13 @@ import (
 // room: while a rank spins it does not push back on a peer that runs
 // ahead, for at most the spin budget per wait.
 
-// DefaultSpin is the inline read budget when KIZUNA_TCP_SPIN does not say:
-// off (see above).
-const DefaultSpin = 0
+// DefaultSpin is the inline read budget when KIZUNA_TCP_SPIN does not say.
+// Measured in docs/performance.md ("Latency"): at np=4 on 2 cores it
+// took a third off the 8-byte all-reduce; at np=2 it was level or better.
+const DefaultSpin = 100 * time.Microsecond
 
 // EnvSpin sets the inline read budget of a waiting goroutine, a Go
-// duration ("50us"); "0" (the default) turns the inline reads off.
+// duration ("100us"); "0" turns the inline reads off.
 const EnvSpin = "KIZUNA_TCP_SPIN"
 
 const (
@@ -415,7 +414,7 @@ func (e *endpoint) poll(r *transport.Recv) {
 	if p == nil || p.socks[0].st == nil {
 		return
 	}
-	if e.spin <= 0 || len(r.Buf) > inlineMax || (liveEndpoints.Load() > 1 && !spinShared) {
+	if e.spin <= 0 || len(r.Buf) > inlineMax || (liveEndpoints.Load() > 1 && !spinShared.Load()) {
 		// Not read inline: a reader goroutine on stand-by must not
 		// make this receive wait for its timeout.
 		for _, s := range p.socks {
@@ -530,7 +529,7 @@ var liveEndpoints atomic.Int32
 
 // spinShared lets endpoints that share their process spin all the same
 // (tests of the inline path, whose ranks all live in the test process).
-var spinShared = false
+var spinShared atomic.Bool
 
 // osYield gives the processor to another runnable thread, if any: on a
 // loaded machine the peer this rank waits for may need it.

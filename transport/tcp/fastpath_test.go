@@ -11,9 +11,30 @@ import (
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/transport"
+	"github.com/kizuna-hpc/kizuna/transport/transporttest"
 )
 
-func init() { spinShared = true } // exercise the inline reads in this process
+// inlineOn makes the endpoints of this test process read inline with the
+// given budget ("0": off), although they share the process.
+func inlineOn(t *testing.T, spin string) {
+	t.Setenv(EnvSpin, spin)
+	spinShared.Store(true)
+	t.Cleanup(func() { spinShared.Store(false) })
+}
+
+// TestConformanceInline runs the transport conformance suite with the
+// inline reads on (the plain TestConformance runs the ranks of one process
+// without them).
+func TestConformanceInline(t *testing.T) {
+	for _, sockets := range []int{1, 3} {
+		t.Run(fmt.Sprintf("sockets=%d", sockets), func(t *testing.T) {
+			inlineOn(t, "1ms")
+			transporttest.Run(t, func(t *testing.T, size int) []transport.Endpoint {
+				return connect(t, size, ImplNet, sockets, "inline")
+			})
+		})
+	}
+}
 
 // fill returns n bytes that depend on seed and position.
 func fill(n, seed int) []byte {
@@ -41,7 +62,7 @@ func TestStreamFrameSizes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvSpin, tt.spin)
+			inlineOn(t, tt.spin)
 			eps := connect(t, 2, ImplNet, 1, "fastpath")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -106,7 +127,7 @@ func TestStreamSplitFrames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvSpin, tt.spin)
+			inlineOn(t, tt.spin)
 			eps := connect(t, 2, ImplNet, 1, "split")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -167,7 +188,7 @@ func TestStreamSplitFrames(t *testing.T) {
 func TestStreamProtocolError(t *testing.T) {
 	for _, spin := range []string{"0", "1ms"} {
 		t.Run("spin="+spin, func(t *testing.T) {
-			t.Setenv(EnvSpin, spin)
+			inlineOn(t, spin)
 			eps := connect(t, 2, ImplNet, 1, "corrupt")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -191,5 +212,26 @@ func TestStreamProtocolError(t *testing.T) {
 				t.Errorf("Wait after a corrupt header = %v; want a *PeerError for rank 0", err)
 			}
 		})
+	}
+}
+
+func TestSpinBudget(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", DefaultSpin, false},
+		{"0", 0, false},
+		{"250us", 250 * time.Microsecond, false},
+		{"-1us", 0, true},
+		{"fast", 0, true},
+	}
+	for _, tt := range tests {
+		t.Setenv(EnvSpin, tt.env)
+		got, err := spinBudget()
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("spinBudget() with %s=%q = %v, %v; want %v, error %v", EnvSpin, tt.env, got, err, tt.want, tt.wantErr)
+		}
 	}
 }
