@@ -184,8 +184,12 @@ func (o *Options) Validate(n int) error {
 			if op == schedule.SendRecv {
 				continue
 			}
-			if !slices.Contains(collective.Available(op), a) {
-				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v)", a, op, collective.Available(op))
+			// The topology-aware algorithms (torus, hier, swing, multiring)
+			// pass here; whether this job's KIZUNA_TOPOLOGY layout can run
+			// them is the communicator's check, with its own clear error.
+			if !slices.Contains(schedule.Available(op), a) {
+				return fmt.Errorf("bench: -algo %s is not available for %s (available: %v, and with %s: %v)",
+					a, op, collective.Available(op), collective.EnvTopology, schedule.Available(op))
 			}
 		}
 	}

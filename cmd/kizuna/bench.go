@@ -26,11 +26,12 @@ const benchUsage = `Usage: kizuna bench [flags]
 
 Measures collectives with nccl-tests' conventions and checks every result
 against a sequential reference. Without a launcher it starts -np local ranks:
-separate processes over TCP (default) or goroutines (-transport inproc).
+separate processes (-transport auto, the default, picks shared memory
+between them; tcp, shm) or goroutines (-transport inproc).
 Started by a launcher (KIZUNA_RANK etc. set), it is one rank of the job.
 
 -compare ring,tree runs every operation once per algorithm, and -transport
-tcp,inproc once per transport, all in one invocation; -plot FILE.svg draws
+tcp,shm once per transport, all in one invocation; -plot FILE.svg draws
 bus bandwidth against size with one line per algorithm, transport or
 operation; -csv prints the -json fields as comma-separated rows.
 
@@ -56,7 +57,7 @@ func runBench(args []string) error {
 		dtype     = fs.String("d", "float32", "data type: float32/f32, float64/f64, float16/f16, bfloat16/bf16, int8, uint8, int32, int64")
 		redop     = fs.String("o", "sum", "reduction: sum, prod, min, max, avg")
 		root      = fs.Int("r", 0, "root rank for rooted collectives")
-		algo      = fs.String("algo", "auto", "algorithm: auto, ring, tree, hd, rd")
+		algo      = fs.String("algo", "auto", "algorithm: auto, ring, tree, hd, rd; with KIZUNA_TOPOLOGY also torus, hier, swing, multiring")
 		compare   = fs.String("compare", "", "comma list of algorithms to run in turn (e.g. ring,tree,hd); overrides -algo")
 		transport = fs.String("transport", "auto", "transport, or a comma list run in turn: tcp, shm (processes), inproc (goroutines), auto")
 		jsonOut   = fs.Bool("json", false, "print one JSON object per row instead of the table")
