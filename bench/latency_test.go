@@ -17,8 +17,11 @@ import (
 //	benchstat old.txt new.txt
 //
 // The ranks share one process (and GOMAXPROCS), unlike kizuna bench's
-// separate processes, so the absolute numbers differ from kizuna bench's;
-// the benchmark is for before/after comparisons of the per-message path.
+// separate processes, so the absolute numbers differ from kizuna bench's
+// and the TCP transport's inline reads (KIZUNA_TCP_SPIN) are off, as for
+// every process with several ranks; the benchmark is for before/after
+// comparisons of the per-message path. docs/performance.md ("Latency")
+// measures the processes with kizuna bench.
 func BenchmarkLatency(b *testing.B) {
 	for _, np := range []int{2, 4} {
 		for _, tr := range []string{collective.TransportTCP} {
