@@ -72,9 +72,10 @@ type Comm struct {
 	sendSeq map[p2pKey]uint64
 	recvSeq map[p2pKey]uint64
 
-	errMu   sync.Mutex   // guards broken, failure
-	broken  error        // first failure, nil while healthy
-	failure *RemoteError // the failure announced to, or by, the other ranks
+	errMu   sync.Mutex    // guards broken, failure, noticed
+	broken  error         // first failure, nil while healthy
+	failure *RemoteError  // the failure announced to, or by, the other ranks
+	noticed chan struct{} // closed when failure is set; made by awaitNotice
 
 	bg sync.WaitGroup // announcements started from transport goroutines
 
@@ -395,6 +396,9 @@ func (c *Comm) noteFailure(re *RemoteError) {
 	defer c.errMu.Unlock()
 	if c.failure == nil {
 		c.failure = re
+		if c.noticed != nil {
+			close(c.noticed)
+		}
 	}
 }
 
@@ -490,13 +494,15 @@ func (c *Comm) onMismatch(me *transport.MismatchError) {
 	err := c.mismatchError(me)
 	if c.setBroken(err) {
 		c.mux.FailComm(c.id, err)
+		re := &RemoteError{Origin: c.rank, Lost: -1, Reason: err.Error(), cause: ErrMismatch}
+		c.noteFailure(re) // Close tells the peers again before its links close
 		c.errMu.Lock()
 		defer c.errMu.Unlock()
 		if !c.closed.Load() {
 			c.bg.Add(1)
 			go func() {
 				defer c.bg.Done()
-				c.announce(&RemoteError{Origin: c.rank, Lost: -1, Reason: err.Error(), cause: ErrMismatch})
+				c.announce(re)
 			}()
 		}
 	}

@@ -251,6 +251,14 @@ func (c *Comm) stepError(ctx context.Context, cl *call, seq uint64, peer int, er
 		re *RemoteError
 	)
 	local := ctx.Err() != nil && !errors.As(err, &re) // the caller's context (or our own timeout/abort/close) ended it
+	if !local && re == nil && errors.As(err, &pe) && peerClosed(err) {
+		// The peer may have closed right after failing for a reason of
+		// its own: report its notice, not the closed link.
+		if n := c.awaitNotice(noticeGrace); n != nil {
+			err, re, pe = n, n, nil
+			peer = n.Lost
+		}
+	}
 	switch {
 	case errors.As(err, &me):
 		err = c.mismatchError(me)

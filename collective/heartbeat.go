@@ -1,7 +1,11 @@
 package collective
 
 import (
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/kizuna-hpc/kizuna/transport"
 )
 
 // Failure detection. The transports notice a lost peer: a broken
@@ -49,4 +53,41 @@ func (c *Comm) peerLost(lost int, err error) {
 			c.announce(re)
 		}()
 	}
+}
+
+// noticeGrace bounds how long an operation whose link to a peer closed
+// waits for that peer's failure notice. A rank that fails (a mismatch, a
+// lost rank) tells the others and may close its links at once; its notice
+// and its end of stream travel on different paths (another connection, a
+// peer passing the notice on), so the close can be seen first. Reporting
+// the close would blame the messenger instead of the cause.
+const noticeGrace = 250 * time.Millisecond
+
+// awaitNotice waits up to d for a failure notice (announced by another rank
+// or recorded by this one) and returns it, or nil if none came.
+func (c *Comm) awaitNotice(d time.Duration) *RemoteError {
+	c.errMu.Lock()
+	if c.failure != nil {
+		defer c.errMu.Unlock()
+		return c.failure
+	}
+	if c.noticed == nil {
+		c.noticed = make(chan struct{})
+	}
+	ch := c.noticed
+	c.errMu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+	return c.failureNotice()
+}
+
+// peerClosed reports whether err is a link that closed under an operation
+// (the peer closed it, or the transport did) rather than a failure with a
+// cause of its own.
+func peerClosed(err error) bool {
+	return errors.Is(err, transport.ErrPeerClosed) || errors.Is(err, transport.ErrClosed)
 }
