@@ -59,3 +59,52 @@ func TestLostPeerBreaksIdle(t *testing.T) {
 		t.Errorf("operations after the loss took %v to fail; want at once", d)
 	}
 }
+
+// TestLostPeerConnectionGauge: a link found broken while idle takes the
+// peer's kizuna_peer_connection_up to 0 on the rank that found it, with no
+// operation having failed on it, and leaves the other peers at 1.
+func TestLostPeerConnectionGauge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 3
+	fab := faulty.New(n, faulty.Config{Seed: 1})
+	comms, err := NewLocalWrapped(ctx, n, func(_ int, cfg *Config) { cfg.Metrics = true },
+		func(ep transport.Endpoint) (transport.Endpoint, error) { return fab.Wrap(ep) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range comms {
+			c.Close()
+		}
+	}()
+	fab.Drop(1, 2)
+	c := comms[1]
+	for c.Err() == nil && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	var re *RemoteError
+	if !errors.As(c.Err(), &re) || re.Origin != 1 || re.Lost != 2 {
+		t.Skipf("rank 1 did not detect the loss itself (Err() = %v); nothing to check", c.Err())
+	}
+	mfs, err := c.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "kizuna_peer_connection_up" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "peer" {
+					got[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if got["0"] != 1 || got["2"] != 0 || len(got) != 2 {
+		t.Errorf("kizuna_peer_connection_up on rank 1 after its link to rank 2 broke = %v; want peer 0: 1, peer 2: 0", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kizuna-hpc/kizuna/internal/diag"
 	"github.com/kizuna-hpc/kizuna/transport"
@@ -208,7 +209,7 @@ func (m *commMetrics) serve(addr string, o *observer) error {
 		return fmt.Errorf("collective: rank %d: metrics server: %w", m.c.rank, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("/metrics", promhttp.HandlerFor(m, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("/debug/flight", func(w http.ResponseWriter, r *http.Request) {
 		rec := m.c.flightRecord(diag.ReasonHTTP)
 		w.Header().Set("Content-Type", "application/json")
@@ -251,7 +252,18 @@ func (c *Comm) Metrics() prometheus.Gatherer {
 	if c.obs == nil || c.obs.metrics == nil {
 		return nil
 	}
-	return c.obs.metrics.reg
+	return c.obs.metrics
+}
+
+// Gather brings the connection gauges up to date and gathers the registry.
+// A peer this rank found lost (a broken link or silent heartbeat, seen by
+// the failure detector while no operation was using it) has its
+// peer_connection_up at 0 even though no operation failed on it.
+func (m *commMetrics) Gather() ([]*dto.MetricFamily, error) {
+	if re := m.c.failureNotice(); re != nil && re.Origin == m.c.rank && re.Lost >= 0 && re.Lost < len(m.peerUp) && m.peerUp[re.Lost] != nil {
+		m.peerUp[re.Lost].Set(0)
+	}
+	return m.reg.Gather()
 }
 
 // MetricsAddr returns the address the communicator serves /metrics and
