@@ -299,14 +299,18 @@ func newObserver(c *Comm, cfg *Config) *observer {
 }
 
 // forChild gives a communicator split from o's (Split, Shrink) its own
-// flight recorder (same size) and timeline (same directory, its id as the
-// thread). Its operations are not in the metrics, which count the parent's
-// (their peer labels are the parent's ranks). Nil when o is nil.
+// flight recorder (same size), timeline (same directory, its id as the
+// thread) and metrics, on o's registry with its own comm label (its rank
+// and peer labels are ranks of the split communicator); Close removes
+// them. Nil when o is nil.
 func (o *observer) forChild(ch *Comm) *observer {
 	if o == nil {
 		return nil
 	}
 	co := &observer{c: ch, flightDir: o.flightDir, logged: make(map[choiceClass]bool)}
+	if o.metrics != nil {
+		co.metrics = o.metrics.childMetrics(ch)
+	}
 	if o.flight != nil {
 		co.flight = newFlightRecorder(len(o.flight.slots))
 	}

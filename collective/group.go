@@ -295,6 +295,9 @@ func (c *Comm) adopt(ch *Comm) error {
 	if c.grp.closing {
 		ch.timer.Stop()
 		ch.kill(ErrClosed)
+		if ch.obs != nil && ch.obs.metrics != nil {
+			ch.obs.metrics.close() // off the parent's registry
+		}
 		return &OpError{Op: "split", Rank: c.rank, Peer: -1, Err: ErrClosed}
 	}
 	if c.grp.children == nil {

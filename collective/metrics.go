@@ -46,12 +46,17 @@ func errorKind(err error) int {
 }
 
 // commMetrics are a communicator's Prometheus metrics, on a registry of its
-// own. The per-peer and per-kind children are resolved when the
+// own; a communicator split from it (Split, Shrink) registers its metrics
+// on the same registry, told apart by the comm label, and removes them
+// when it closes. The per-peer and per-kind children are resolved when the
 // communicator starts, and each (op, algorithm) latency child the first
 // time that pair runs, so updating them allocates nothing.
 type commMetrics struct {
 	c   *Comm
 	reg *prometheus.Registry
+	// shared: reg is an ancestor's; close unregisters own from it.
+	shared bool
+	own    []prometheus.Collector
 
 	latencyVec *prometheus.HistogramVec
 	latency    [16][32]prometheus.Observer // [coll][algo], resolved on first use
@@ -72,7 +77,30 @@ type commMetrics struct {
 var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 4, 12)
 
 func newCommMetrics(c *Comm) *commMetrics {
-	m := &commMetrics{c: c, reg: prometheus.NewRegistry()}
+	m := newMetricsIn(c, prometheus.NewRegistry())
+	m.reg.MustRegister(m.own...)
+	return m
+}
+
+// childMetrics registers the metrics of ch, split from m's communicator, on
+// m's registry; nil if that fails (the same labels already registered).
+func (m *commMetrics) childMetrics(ch *Comm) *commMetrics {
+	cm := newMetricsIn(ch, m.reg)
+	cm.shared = true
+	for i, col := range cm.own {
+		if err := m.reg.Register(col); err != nil {
+			for _, done := range cm.own[:i] {
+				m.reg.Unregister(done)
+			}
+			ch.log.Warn("metrics of the split communicator not registered", "err", err)
+			return nil
+		}
+	}
+	return cm
+}
+
+func newMetricsIn(c *Comm, reg *prometheus.Registry) *commMetrics {
+	m := &commMetrics{c: c, reg: reg}
 	tr := c.ep.Name()
 	constLabels := prometheus.Labels{"rank": strconv.Itoa(c.rank), "comm": strconv.FormatUint(uint64(c.id), 10)}
 	m.latencyVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -115,7 +143,7 @@ func newCommMetrics(c *Comm) *commMetrics {
 		}
 		return 0
 	})
-	m.reg.MustRegister(m.latencyVec, sent, recv, errs, m.inflight, up, broken)
+	m.own = []prometheus.Collector{m.latencyVec, sent, recv, errs, m.inflight, up, broken}
 	m.sentTotal = make([]prometheus.Counter, c.size)
 	m.recvTotal = make([]prometheus.Counter, c.size)
 	m.peerUp = make([]prometheus.Gauge, c.size)
@@ -231,6 +259,11 @@ func (m *commMetrics) serve(addr string, o *observer) error {
 }
 
 func (m *commMetrics) close() error {
+	if m.shared {
+		for _, col := range m.own {
+			m.reg.Unregister(col)
+		}
+	}
 	if m.srv == nil {
 		return nil
 	}
