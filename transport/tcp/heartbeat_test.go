@@ -141,13 +141,18 @@ func TestHeartbeatSilentPeer(t *testing.T) {
 // TestHeartbeatKeepsIdleLinks: ranks that heartbeat stay linked through an
 // idle stretch many intervals long, and then still exchange frames.
 func TestHeartbeatKeepsIdleLinks(t *testing.T) {
-	const hb = 20 * time.Millisecond
+	// 100ms, not less: a loaded 2-core machine under -race can hold a
+	// goroutine off the CPU for tens of milliseconds, which a 20ms interval
+	// (loss after 40ms of silence) mistook for a silent peer about once in
+	// 15 runs. Twelve intervals idle is six loss windows: without
+	// heartbeats every link would be declared lost.
+	const hb = 100 * time.Millisecond
 	eps := connectBeats(t, ImplNet, []time.Duration{hb, hb, hb})
 	ws := make([]*lossWatch, len(eps))
 	for r, ep := range eps {
 		ws[r] = watchLoss(ep.Mux())
 	}
-	time.Sleep(50 * hb)
+	time.Sleep(12 * hb)
 	for r, w := range ws {
 		if got := w.get(); len(got) != 0 {
 			t.Errorf("rank %d lost %v during an idle stretch with heartbeats on", r, got)
