@@ -34,6 +34,16 @@
 // in the ring up to 200 microseconds for it (a peer one step ahead), so
 // that it is not copied through an unexpected buffer as well.
 //
+// A receiver about to block in Mux.Wait first reads its peer's ring itself
+// for up to 100 microseconds (inline reads, Config.Inline and
+// KIZUNA_SHM_INLINE): when the next frame there is its own, it copies it
+// into its buffer on its own goroutine, which saves the reader goroutine's
+// hand-off to it through the Go scheduler. The reader goroutine and inline
+// readers take turns on a ring under a lock held per frame. Inline reads are
+// on by default while a host's ranks are no more than its processors (with
+// more, a polling receiver takes a processor another rank needs), and only
+// where the endpoint links every other rank.
+//
 // # Waiting
 //
 // A side that finds the ring empty (consumer) or full (producer) checks the

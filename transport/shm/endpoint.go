@@ -25,6 +25,7 @@ const (
 	EnvRingBytes = "KIZUNA_SHM_RING_BYTES" // ring size per direction, bytes (power of two)
 	EnvDir       = "KIZUNA_SHM_DIR"        // directory of the segment files
 	EnvHeartbeat = "KIZUNA_HEARTBEAT"      // failure detection interval (as the TCP transport's)
+	EnvInline    = "KIZUNA_SHM_INLINE"     // inline reads (poll.go): "on", "off", or auto (unset)
 )
 
 // DefaultRingBytes is the ring size per direction when neither
@@ -82,6 +83,11 @@ type Config struct {
 	// KIZUNA_HEARTBEAT, else DefaultHeartbeat; negative (or
 	// KIZUNA_HEARTBEAT=off) turns the check off.
 	Heartbeat time.Duration
+	// Inline says whether a receiver about to block reads its frame from
+	// the ring itself (poll.go): "on", "off", or "" for KIZUNA_SHM_INLINE,
+	// else on while this host's ranks are no more than its processors.
+	// Only an endpoint that links every other rank reads inline.
+	Inline string
 	// Logger receives warnings about lost links. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -125,6 +131,14 @@ func resolve(cfg Config) (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Inline == "" {
+		cfg.Inline = os.Getenv(EnvInline)
+	}
+	switch cfg.Inline {
+	case "", "on", "off":
+	default:
+		return cfg, fmt.Errorf("shm: inline reads %q: want on, off, or empty (auto)", cfg.Inline)
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = DefaultHeartbeat
@@ -297,6 +311,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		}
 		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load()}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load()}
+		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
 	}
 	for _, l := range e.peers {
@@ -304,6 +319,9 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			e.readers.Add(1)
 			go e.readLoop(l)
 		}
+	}
+	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline, cfg.Size) {
+		mux.SetPoller(e.poll) // the Mux is this endpoint's alone
 	}
 	return e, nil
 }
@@ -392,8 +410,9 @@ type Endpoint struct {
 	log        *slog.Logger
 	heartbeat  time.Duration // Config.Heartbeat; <= 0: no stopped-peer check
 
-	closed    atomic.Bool // Close was called: sends fail, frames read are dropped
-	stop      atomic.Bool // Close's linger is over: readers stop
+	inlined   atomic.Uint64 // frames delivered by inline readers (poll.go)
+	closed    atomic.Bool   // Close was called: sends fail, frames read are dropped
+	stop      atomic.Bool   // Close's linger is over: readers stop
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per incoming ring
 }
@@ -414,7 +433,14 @@ type link struct {
 	hdr      [transport.HeaderSize]byte
 	released bool // out is unmapped; guarded by mu
 
-	cons consumer // owned by the reader goroutine
+	// rmu is held by whoever reads frames from in: the reader goroutine,
+	// or a receiver reading inline (poll.go). It guards the fields below.
+	rmu    sync.Mutex
+	cons   consumer
+	rhb    [transport.HeaderSize]byte
+	rh     transport.Header
+	prd    payloadReader
+	inGone bool // in is unmapped
 
 	failOnce sync.Once
 	err      atomic.Pointer[error] // set once the link failed
@@ -530,7 +556,7 @@ func (l *link) recvCheck(slow bool) error {
 	if err := l.failure(); err != nil {
 		return err
 	}
-	if l.in.prodClosed.Load() != 0 && l.in.head.Load() == l.cons.tail {
+	if l.in.prodClosed.Load() != 0 && l.in.head.Load() == l.in.tail.Load() {
 		return io.EOF // the producer stores its last head before closing
 	}
 	if slow {
@@ -621,15 +647,21 @@ func (r *payloadReader) Read(b []byte) (int, error) {
 }
 
 // readLoop reads frames from l's incoming ring and delivers them to the Mux
-// until the link fails or the endpoint is closed.
+// until the link fails or the endpoint is closed. It waits for data without
+// l.rmu, so that a receiver may read inline meanwhile, and reads each frame
+// holding it.
 func (e *Endpoint) readLoop(l *link) {
 	defer e.readers.Done()
 	check := l.recvCheck
-	prd := &payloadReader{l: l, check: check}
-	hb := make([]byte, transport.HeaderSize)
-	h := new(transport.Header)
 	for {
-		err := e.readFrame(l, prd, hb, h, check)
+		err := awaitData(l, check)
+		if err == nil {
+			l.rmu.Lock()
+			if l.cons.peek(l.rhb[:1]) { // an inline reader may have taken it
+				err = e.readFrame(l, &l.prd, l.rhb[:], &l.rh, check)
+			}
+			l.rmu.Unlock()
+		}
 		if err == nil {
 			continue
 		}
@@ -642,6 +674,17 @@ func (e *Endpoint) readLoop(l *link) {
 		e.fail(l, err)
 		return
 	}
+}
+
+// awaitData waits until l's incoming ring holds data.
+func awaitData(l *link, check checkFunc) error {
+	s := l.in
+	t := s.tail.Load()
+	if s.head.Load() != t {
+		return nil
+	}
+	_, err := await(s.head, t, s.consWait, s.headWord, check)
+	return err
 }
 
 // readFrame reads and delivers one frame. It returns io.EOF only for a peer
@@ -740,11 +783,14 @@ func (e *Endpoint) Close() error {
 			if l == nil {
 				continue
 			}
+			l.rmu.Lock() // no inline read in progress, and none after
+			l.inGone = true
 			l.mu.Lock() // no write in progress, and none after
 			l.released = true
 			l.out.unmap()
 			l.in.unmap()
 			l.mu.Unlock()
+			l.rmu.Unlock()
 		}
 	})
 	return nil

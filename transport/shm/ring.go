@@ -62,13 +62,16 @@ func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32
 		// counter before it loads the flag, and both are sequentially
 		// consistent atomics, so either it sees the flag and wakes us or
 		// we see its new counter.
-		flag.Store(1)
+		// flag counts the sleepers of this side: a consumer's reader
+		// goroutine and an inline reader (poll.go) may both sleep on one
+		// ring, and one waking must not hide the other's sleep.
+		flag.Add(1)
 		if v := counter.Load(); v != old {
-			flag.Store(0)
+			flag.Add(^uint32(0))
 			return v, nil
 		}
 		futexWait(word, uint32(old), WakeInterval)
-		flag.Store(0)
+		flag.Add(^uint32(0))
 		if v := counter.Load(); v != old {
 			return v, nil
 		}
@@ -159,6 +162,28 @@ func (c *consumer) read(b []byte, check checkFunc) (int, error) {
 	c.tail += n
 	publish(s.tail, c.tail, s.prodWait, s.tailWord)
 	return int(n), nil
+}
+
+// peek copies the next len(b) bytes of the ring into b without consuming
+// them, if that many are there, and reports whether they were.
+func (c *consumer) peek(b []byte) bool {
+	s := c.seg
+	if c.head-c.tail < uint64(len(b)) {
+		c.head = s.head.Load()
+		if c.head-c.tail < uint64(len(b)) {
+			return false
+		}
+	}
+	off := c.tail & s.mask
+	n := copy(b, s.data[off:])
+	copy(b[n:], s.data)
+	return true
+}
+
+// skip consumes n bytes that peek has shown, and publishes the new tail.
+func (c *consumer) skip(n int) {
+	c.tail += uint64(n)
+	publish(c.seg.tail, c.tail, c.seg.prodWait, c.seg.tailWord)
 }
 
 // readFull fills b, as io.ReadFull.

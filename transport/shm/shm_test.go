@@ -94,12 +94,16 @@ func endpoints(eps []*Endpoint) []transport.Endpoint {
 func TestConformance(t *testing.T) {
 	// A small ring makes most frames of the suite wrap and stream through
 	// it in pieces; the default ring is the one used in production.
+	// Receivers reading inline (poll.go) and only the reader goroutines
+	// must pass alike.
 	for _, ring := range []int{minRingBytes, DefaultRingBytes} {
-		t.Run(fmt.Sprintf("ring=%d", ring), func(t *testing.T) {
-			transporttest.Run(t, func(t *testing.T, size int) []transport.Endpoint {
-				return endpoints(connect(t, size, ring, nil))
+		for _, inline := range []string{"on", "off"} {
+			t.Run(fmt.Sprintf("ring=%d/inline=%s", ring, inline), func(t *testing.T) {
+				transporttest.Run(t, func(t *testing.T, size int) []transport.Endpoint {
+					return endpoints(connect(t, size, ring, func(c *Config) { c.Inline = inline }))
+				})
 			})
-		})
+		}
 	}
 	if left := leftovers(t, ""); len(left) > 0 {
 		t.Fatalf("segment files left in %s: %v", DefaultDir, left)
@@ -217,6 +221,7 @@ func TestConfigErrors(t *testing.T) {
 		{"ids", Config{Rank: 0, Size: 2, IDs: []string{"a"}}, "1 ids for 2 ranks"},
 		{"self peer", Config{Rank: 0, Size: 2, Peers: []int{0}, IDs: []string{"a", "b"}}, "invalid or repeated peer 0"},
 		{"ring not power of two", Config{Rank: 0, Size: 2, IDs: []string{"a", "b"}, RingBytes: 5000}, "power of two"},
+		{"inline mode", Config{Rank: 0, Size: 2, IDs: []string{"a", "b"}, Inline: "yes"}, `inline reads "yes"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
