@@ -4,8 +4,11 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kizuna-hpc/kizuna/collective/reduce"
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/internal/diag"
 )
 
 // Handle is an operation started asynchronously (AllReduceAsync, ...).
@@ -75,6 +78,52 @@ type asyncOp struct {
 	h   *Handle
 	ctx context.Context // the op's context: the queue's own, or a waiting caller's
 	fn  func(ctx context.Context) error
+	q   queued // what the flight recorder shows while it waits
+}
+
+// queued describes a queued collective for the flight recorder (known is
+// false for an operation that gave no description).
+type queued struct {
+	known bool
+	coll  schedule.Coll
+	dt    reduce.DType
+	op    reduce.Op
+	root  int
+	bytes int   // the larger of the send and receive buffers
+	since int64 // Unix ns, when it was queued
+}
+
+func queuedCall(coll schedule.Coll, dt reduce.DType, op reduce.Op, root int, send, recv []byte) queued {
+	return queued{known: true, coll: coll, dt: dt, op: op, root: root, bytes: max(len(send), len(recv)), since: nowNano()}
+}
+
+// queuedOps lists the operations waiting in the queue (not the one
+// running), in order, as flight-recorder entries in state queued: they have
+// no sequence number yet (0), no algorithm and no step.
+func (c *Comm) queuedOps() []diag.FlightOp {
+	q := &c.aq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ops []diag.FlightOp
+	for _, a := range q.ops[q.head:] {
+		if !a.q.known {
+			continue
+		}
+		op := diag.FlightOp{
+			Op: a.q.coll.String(), DType: a.q.dt.String(), Root: a.q.root,
+			Bytes: int64(a.q.bytes), State: diag.StateQueued, WaitingOn: -1,
+			Start: time.Unix(0, a.q.since),
+		}
+		if sz := a.q.dt.Size(); sz > 0 {
+			op.Count = op.Bytes / int64(sz)
+		}
+		switch a.q.coll {
+		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
+			op.RedOp = a.q.op.String()
+		}
+		ops = append(ops, op)
+	}
+	return ops
 }
 
 // asyncQueue is the stream of a Comm: one worker goroutine, started by the
@@ -103,6 +152,11 @@ type queuedContext struct{ context.Context }
 // enqueue queues fn and returns its Handle; ctx nil means the queue's own
 // background context.
 func (c *Comm) enqueue(ctx context.Context, fn func(ctx context.Context) error) *Handle {
+	return c.enqueueOp(ctx, queued{}, fn)
+}
+
+// enqueueOp is enqueue with a description for the flight recorder.
+func (c *Comm) enqueueOp(ctx context.Context, d queued, fn func(ctx context.Context) error) *Handle {
 	q := &c.aq
 	h := &Handle{done: make(chan struct{})}
 	q.mu.Lock()
@@ -124,7 +178,7 @@ func (c *Comm) enqueue(ctx context.Context, fn func(ctx context.Context) error) 
 	if q.head == len(q.ops) {
 		q.ops, q.head = q.ops[:0], 0
 	}
-	q.ops = append(q.ops, asyncOp{h: h, ctx: ctx, fn: fn})
+	q.ops = append(q.ops, asyncOp{h: h, ctx: ctx, fn: fn, q: d})
 	q.pending.Add(1)
 	if !q.running {
 		q.running = true
@@ -210,71 +264,75 @@ func (c *Comm) runBehind(ctx context.Context, fn func(ctx context.Context) error
 func (c *Comm) collectiveBehind(ctx context.Context, op call, opts []CallOption) error {
 	o := make([]CallOption, len(opts))
 	copy(o, opts)
-	return c.runBehind(ctx, func(ctx context.Context) error { return c.collective(ctx, op, o) })
+	d := queuedCall(op.coll, op.dt, op.op, op.root, op.in, op.out)
+	h := c.enqueueOp(ctx, d, func(ctx context.Context) error { return c.collective(ctx, op, o) })
+	<-h.done
+	return h.err
 }
 
-// async starts fn(ctx) as c's next asynchronous operation.
-func (c *Comm) async(fn func(ctx context.Context) error) *Handle {
-	return c.enqueue(nil, fn)
+// async starts fn(ctx) as c's next asynchronous operation; d describes it
+// to the flight recorder while it waits.
+func (c *Comm) async(d queued, fn func(ctx context.Context) error) *Handle {
+	return c.enqueueOp(nil, d, fn)
 }
 
 // AllReduceBytesAsync is AllReduceBytes started asynchronously; see Handle.
 func (c *Comm) AllReduceBytesAsync(send, recv []byte, dt DType, op Op, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.AllReduceBytes(ctx, send, recv, dt, op, opts...) })
+	return c.async(queuedCall(schedule.AllReduce, dt, op, 0, send, recv), func(ctx context.Context) error { return c.AllReduceBytes(ctx, send, recv, dt, op, opts...) })
 }
 
 // BroadcastBytesAsync is BroadcastBytes started asynchronously; see Handle.
 func (c *Comm) BroadcastBytesAsync(send, recv []byte, dt DType, root int, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.BroadcastBytes(ctx, send, recv, dt, root, opts...) })
+	return c.async(queuedCall(schedule.Broadcast, dt, 0, root, send, recv), func(ctx context.Context) error { return c.BroadcastBytes(ctx, send, recv, dt, root, opts...) })
 }
 
 // ReduceBytesAsync is ReduceBytes started asynchronously; see Handle.
 func (c *Comm) ReduceBytesAsync(send, recv []byte, dt DType, op Op, root int, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.ReduceBytes(ctx, send, recv, dt, op, root, opts...) })
+	return c.async(queuedCall(schedule.Reduce, dt, op, root, send, recv), func(ctx context.Context) error { return c.ReduceBytes(ctx, send, recv, dt, op, root, opts...) })
 }
 
 // AllGatherBytesAsync is AllGatherBytes started asynchronously; see Handle.
 func (c *Comm) AllGatherBytesAsync(send, recv []byte, dt DType, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.AllGatherBytes(ctx, send, recv, dt, opts...) })
+	return c.async(queuedCall(schedule.AllGather, dt, 0, 0, send, recv), func(ctx context.Context) error { return c.AllGatherBytes(ctx, send, recv, dt, opts...) })
 }
 
 // ReduceScatterBytesAsync is ReduceScatterBytes started asynchronously; see
 // Handle.
 func (c *Comm) ReduceScatterBytesAsync(send, recv []byte, dt DType, op Op, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.ReduceScatterBytes(ctx, send, recv, dt, op, opts...) })
+	return c.async(queuedCall(schedule.ReduceScatter, dt, op, 0, send, recv), func(ctx context.Context) error { return c.ReduceScatterBytes(ctx, send, recv, dt, op, opts...) })
 }
 
 // AllToAllBytesAsync is AllToAllBytes started asynchronously; see Handle.
 func (c *Comm) AllToAllBytesAsync(send, recv []byte, dt DType, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.AllToAllBytes(ctx, send, recv, dt, opts...) })
+	return c.async(queuedCall(schedule.AllToAll, dt, 0, 0, send, recv), func(ctx context.Context) error { return c.AllToAllBytes(ctx, send, recv, dt, opts...) })
 }
 
 // GatherBytesAsync is GatherBytes started asynchronously; see Handle.
 func (c *Comm) GatherBytesAsync(send, recv []byte, dt DType, root int, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.GatherBytes(ctx, send, recv, dt, root, opts...) })
+	return c.async(queuedCall(schedule.Gather, dt, 0, root, send, recv), func(ctx context.Context) error { return c.GatherBytes(ctx, send, recv, dt, root, opts...) })
 }
 
 // ScatterBytesAsync is ScatterBytes started asynchronously; see Handle.
 func (c *Comm) ScatterBytesAsync(send, recv []byte, dt DType, root int, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.ScatterBytes(ctx, send, recv, dt, root, opts...) })
+	return c.async(queuedCall(schedule.Scatter, dt, 0, root, send, recv), func(ctx context.Context) error { return c.ScatterBytes(ctx, send, recv, dt, root, opts...) })
 }
 
 // BarrierAsync is Barrier started asynchronously: its Handle is done once
 // every rank has entered the barrier.
 func (c *Comm) BarrierAsync(opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.Barrier(ctx, opts...) })
+	return c.async(queuedCall(schedule.Barrier, reduce.Uint8, 0, 0, nil, nil), func(ctx context.Context) error { return c.Barrier(ctx, opts...) })
 }
 
 // AllGatherVBytesAsync is AllGatherVBytes started asynchronously; see
 // Handle. counts is retained until the operation is done.
 func (c *Comm) AllGatherVBytesAsync(send, recv []byte, counts []int, dt DType, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error { return c.AllGatherVBytes(ctx, send, recv, counts, dt, opts...) })
+	return c.async(queuedCall(schedule.AllGatherV, dt, 0, 0, send, recv), func(ctx context.Context) error { return c.AllGatherVBytes(ctx, send, recv, counts, dt, opts...) })
 }
 
 // ReduceScatterVBytesAsync is ReduceScatterVBytes started asynchronously;
 // see Handle. counts is retained until the operation is done.
 func (c *Comm) ReduceScatterVBytesAsync(send, recv []byte, counts []int, dt DType, op Op, opts ...CallOption) *Handle {
-	return c.async(func(ctx context.Context) error {
+	return c.async(queuedCall(schedule.ReduceScatterV, dt, op, 0, send, recv), func(ctx context.Context) error {
 		return c.ReduceScatterVBytes(ctx, send, recv, counts, dt, op, opts...)
 	})
 }

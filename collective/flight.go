@@ -504,7 +504,9 @@ func bitLen(n int64) int {
 
 // Flight returns a snapshot of the communicator's flight recorder: its last
 // operations (at most Config.FlightSize), oldest first, with the state of
-// the one running. It may be called from any goroutine, also while an
+// the one running, followed by the asynchronous operations (and synchronous
+// calls behind them) still waiting in the communicator's queue, in state
+// "queued" with sequence number 0 (numbers are given when they start). It may be called from any goroutine, also while an
 // operation runs; the result is the caller's.
 func (c *Comm) Flight() FlightRecord { return c.flightRecord(diag.ReasonAPI) }
 
@@ -518,7 +520,7 @@ func (c *Comm) flightRecord(reason string) diag.FlightRecord {
 	if o != nil && o.flight != nil {
 		rec.Capacity = len(o.flight.slots)
 		rec.Total = o.flight.total.Load()
-		rec.Ops = o.flight.snapshot()
+		rec.Ops = append(o.flight.snapshot(), c.queuedOps()...) // async.go
 		rec.P2P = o.flight.snapshotP2P()
 	}
 	if rec.Ops == nil {

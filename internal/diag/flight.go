@@ -81,23 +81,37 @@ type FlightOp struct {
 }
 
 // Current returns the operation the record's rank is in (the last one
-// still queued or running), or nil when it is between operations.
+// running), or nil when it is between operations. Queued operations have
+// not started: they are not current.
 func (r *FlightRecord) Current() *FlightOp {
 	for i := len(r.Ops) - 1; i >= 0; i-- {
-		switch r.Ops[i].State {
-		case StateRunning, StateQueued:
+		if r.Ops[i].State == StateRunning {
 			return &r.Ops[i]
 		}
 	}
 	return nil
 }
 
-// Last returns the record's newest operation, or nil.
+// Last returns the record's newest operation that has started, or nil.
 func (r *FlightRecord) Last() *FlightOp {
-	if len(r.Ops) == 0 {
-		return nil
+	for i := len(r.Ops) - 1; i >= 0; i-- {
+		if r.Ops[i].State != StateQueued {
+			return &r.Ops[i]
+		}
 	}
-	return &r.Ops[len(r.Ops)-1]
+	return nil
+}
+
+// Queued returns the operations waiting in the rank's queue (asynchronous
+// operations not started yet), in the order they will run.
+func (r *FlightRecord) Queued() []FlightOp {
+	var out []FlightOp
+	for _, op := range r.Ops {
+		if op.State == StateQueued {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // Blocked returns the point-to-point operations of the record still
@@ -256,6 +270,9 @@ func Summarize(recs map[int]*FlightRecord, size int, now time.Time) string {
 			b.WriteByte('\n')
 		default:
 			fmt.Fprintf(&b, "rank %d %s (%s, step %d/%d, not blocked on a peer)\n", r, where(rec), cur.State, cur.Step+1, cur.Steps)
+		}
+		if q := rec.Queued(); len(q) > 0 {
+			fmt.Fprintf(&b, "rank %d has %d operation(s) queued, next %s (%d B)\n", r, len(q), q[0].Op, q[0].Bytes)
 		}
 		for _, p := range rec.Blocked() {
 			dir := "from"

@@ -74,6 +74,23 @@ func TestSummarize(t *testing.T) {
 			want: []string{"behind: rank 2, 3 (is idle after allreduce #3 (done); is idle after allreduce #3 (done) and closed its communicator); rank 0, 1 ahead of them"},
 		},
 		{
+			// Queued operations have no sequence number yet: they neither
+			// make a rank current nor move it behind the others.
+			name: "queued operations",
+			recs: map[int]*FlightRecord{
+				0: rec(0, op(4, StateRunning, 3), op(0, StateQueued, -1), op(0, StateQueued, -1)),
+				1: rec(1, op(4, StateRunning, 0)), 2: rec(2, op(4, StateRunning, 1)),
+				3: rec(3, op(3, StateDone, -1), op(0, StateQueued, -1)),
+			},
+			want: []string{
+				"rank 0 waits in allreduce #4 (ring, 4096 B, step 2/6, recv) for rank 3",
+				"rank 0 has 2 operation(s) queued, next allreduce (4096 B)\n",
+				"rank 3 is idle after allreduce #3 (done)\nrank 3 has 1 operation(s) queued",
+				"behind: rank 3 is idle after allreduce #3 (done); rank 0, 1, 2 ahead of it\n",
+			},
+			not: []string{"#0"},
+		},
+		{
 			name: "all idle",
 			recs: map[int]*FlightRecord{0: rec(0, op(1, StateDone, -1)), 1: rec(1, op(1, StateDone, -1)),
 				2: rec(2, op(1, StateDone, -1)), 3: rec(3, op(1, StateDone, -1))},
