@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,16 +386,32 @@ func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, choice
 		algo = a.String()
 	}
 	var rows []Row
+	// The timed buffers serve both passes (their lengths do not depend on
+	// InPlace): allocating them per pass left the first pair as garbage
+	// while the second was live, and the heap (GOGC=100) grew to twice the
+	// user buffers. See docs/performance.md, "Memory".
+	var bufs timeBufs
 	for _, inPlace := range []bool{false, true} {
 		tc := oracle.Case{Coll: coll, Algo: choice, DType: o.DType, Op: o.RedOp, Count: int(count), Root: max(root, 0), InPlace: inPlace}
 		var wrong int64
 		if o.Check {
+			if bufs.in != nil || bufs.out != nil {
+				// The check allocates its own buffers: give it the timed
+				// ones' memory rather than holding both.
+				bufs = timeBufs{}
+				runtime.GC()
+			}
 			var err error
 			if wrong, err = check(ctx, c, tc); err != nil {
 				return nil, err
 			}
+			// The oracle's buffers (every rank's input, the reference, its
+			// own send and receive buffers) are garbage now: collect them
+			// so that the timed buffers reuse their memory instead of
+			// growing the heap past them.
+			runtime.GC()
 		}
-		times, err := timeIt(ctx, c, tc, o)
+		times, err := timeIt(ctx, c, tc, o, &bufs)
 		if err != nil {
 			return nil, err
 		}
@@ -493,16 +510,37 @@ func sendRecv(ctx context.Context, c *collective.Comm, send, recv []byte, dt col
 	return recv, nil
 }
 
+// timeBufs is the pair of buffers timeIt runs on, kept between its calls.
+type timeBufs struct{ in, out []byte }
+
+// get returns the input and output buffers with the given lengths, the
+// output zeroed, allocating only when a length changed.
+func (b *timeBufs) get(inLen, outLen int) (in, out []byte) {
+	if len(b.in) != inLen {
+		b.in = make([]byte, inLen)
+	}
+	if len(b.out) != outLen {
+		b.out = make([]byte, outLen)
+	} else {
+		clear(b.out)
+	}
+	return b.in, b.out
+}
+
 // timeIt runs warmup and timed iterations and returns each iteration's
 // time on the slowest rank, in seconds.
-func timeIt(ctx context.Context, c *collective.Comm, tc oracle.Case, o *Options) ([]float64, error) {
+//
+// bufs holds the send and receive buffers between calls for one size:
+// timeIt (re)allocates them only when their lengths change, and refills the
+// input on every call, and zeroes the output.
+func timeIt(ctx context.Context, c *collective.Comm, tc oracle.Case, o *Options, bufs *timeBufs) ([]float64, error) {
 	n, r := c.Size(), c.Rank()
 	es := tc.DType.Size()
-	in := make([]byte, oracle.InputLen(tc, r, n)*es)
-	out := make([]byte, oracle.OutputLen(tc, r, n)*es)
+	inLen, outLen := oracle.InputLen(tc, r, n)*es, oracle.OutputLen(tc, r, n)*es
 	if tc.Coll == schedule.SendRecv {
-		in, out = make([]byte, tc.Count*es), make([]byte, tc.Count*es)
+		inLen, outLen = tc.Count*es, tc.Count*es
 	}
+	in, out := bufs.get(inLen, outLen)
 	reduce.Fill(tc.DType, in, r, 2, tc.Op)
 	var opts []collective.CallOption
 	if tc.Algo != collective.AlgoAuto {
