@@ -442,6 +442,8 @@ type link struct {
 	prd    payloadReader
 	inGone bool // in is unmapped
 
+	inline atomic.Int32 // receivers polling in now (poll.go)
+
 	failOnce sync.Once
 	err      atomic.Pointer[error] // set once the link failed
 
@@ -655,6 +657,13 @@ func (e *Endpoint) readLoop(l *link) {
 	check := l.recvCheck
 	for {
 		err := awaitData(l, check)
+		if err == nil && l.inline.Load() > 0 {
+			// A receiver is polling this ring for its frame: leave
+			// the frame to it (it gives up at once on another's).
+			runtime.Gosched()
+			osYield()
+			continue
+		}
 		if err == nil {
 			l.rmu.Lock()
 			if l.cons.peek(l.rhb[:1]) { // an inline reader may have taken it

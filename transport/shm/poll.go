@@ -12,9 +12,11 @@ import (
 // frame goes from the ring into the receive buffer on the receiver's own
 // goroutine, so the hand-off from the reader goroutine (a wake-up through
 // the Go scheduler, often of another thread) is saved. The reader goroutine
-// and inline readers take turns on a ring through link.rmu; a frame for
-// another receive is left to the reader goroutine, which may hold it for
-// its receive (awaitPost) or queue it as unexpected. The endpoint installs
+// and inline readers take turns on a ring through link.rmu. While a
+// receiver polls a ring (link.inline), the reader goroutine leaves new
+// frames to it; a receiver that finds another receive's frame first stops
+// polling and leaves it to the reader goroutine, which may hold it for its
+// receive (awaitPost) or queue it as unexpected. The endpoint installs
 // the poller only when it links every other rank, so that the Mux is its
 // own.
 
@@ -50,6 +52,8 @@ func (e *Endpoint) poll(r *transport.Recv) {
 	if l == nil {
 		return
 	}
+	l.inline.Add(1)
+	defer l.inline.Add(-1)
 	start := time.Now()
 	for !r.Ready() {
 		if l.rmu.TryLock() {
@@ -92,7 +96,7 @@ func (e *Endpoint) pollFrame(l *link, r *transport.Recv) (read, stop bool) {
 		return false, true // the reader goroutine reports it
 	}
 	if h.Key() != r.Key {
-		return false, false
+		return false, true // the reader goroutine's
 	}
 	l.cons.skip(transport.HeaderSize)
 	if err := e.mux.DeliverFrom(h, &l.prd); err != nil {
