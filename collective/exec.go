@@ -251,9 +251,10 @@ func (c *Comm) stepError(ctx context.Context, cl *call, seq uint64, peer int, er
 		re *RemoteError
 	)
 	local := ctx.Err() != nil && !errors.As(err, &re) // the caller's context (or our own timeout/abort/close) ended it
-	if !local && re == nil && errors.As(err, &pe) && peerClosed(err) {
-		// The peer may have closed right after failing for a reason of
-		// its own: report its notice, not the closed link.
+	if !local && re == nil && errors.As(err, &pe) {
+		// The peer may have closed its links or exited right after
+		// failing for a reason of its own: report its notice, not the
+		// broken link (heartbeat.go).
 		if n := c.awaitNotice(noticeGrace); n != nil {
 			err, re, pe = n, n, nil
 			peer = n.Lost
@@ -288,6 +289,11 @@ func (c *Comm) stepError(ctx context.Context, cl *call, seq uint64, peer int, er
 		notice := &RemoteError{Origin: c.rank, Lost: lost, Reason: fmt.Sprintf("%s #%d on rank %d: %v", cl.coll, seq, c.rank, err), cause: cause}
 		c.noteFailure(notice)
 		c.announce(notice)
+	} else if n := c.failureNotice(); !first && n != nil && n.Origin == c.rank && !errors.Is(err, ErrClosed) {
+		// This rank found the failure on a transport goroutine, which
+		// announces it in the background: make sure the notice is out
+		// before the caller sees the error and perhaps exits.
+		c.announce(n)
 	}
 	if errors.Is(err, context.DeadlineExceeded) && peer >= 0 {
 		err = fmt.Errorf("no data from rank %d within the timeout: %w", peer, err)

@@ -1,11 +1,8 @@
 package collective
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/kizuna-hpc/kizuna/transport"
 )
 
 // Failure detection. The transports notice a lost peer: a broken
@@ -35,8 +32,29 @@ func (r *registry) onPeerLost(peer int, err error) {
 }
 
 // peerLost breaks c because its member lost (communicator numbering) is
-// gone, and announces it to the other members.
+// gone, and announces it to the other members, unless a failure notice
+// arrives within noticeGrace: a rank that failed for a reason of its own (a
+// mismatch, a rank it lost) tells the others and may exit at once, and its
+// link then breaks, possibly before its notice is read (or with it, when
+// the exit resets the connection). It does not block.
 func (c *Comm) peerLost(lost int, err error) {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.closed.Load() || c.broken != nil {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		if c.awaitNotice(noticeGrace) != nil {
+			return
+		}
+		c.breakLost(lost, err)
+	}()
+}
+
+// breakLost breaks c for its lost member and tells the other members.
+func (c *Comm) breakLost(lost int, err error) {
 	re := &RemoteError{Origin: c.rank, Lost: lost, Reason: fmt.Sprintf("link to rank %d failed: %v", lost, err)}
 	if !c.setBroken(re) {
 		return
@@ -44,24 +62,18 @@ func (c *Comm) peerLost(lost int, err error) {
 	c.mux.FailComm(c.id, re)
 	c.kill(re)
 	c.noteFailure(re)
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
-	if !c.closed.Load() {
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			c.announce(re)
-		}()
-	}
+	c.announce(re)
 }
 
-// noticeGrace bounds how long an operation whose link to a peer closed
-// waits for that peer's failure notice. A rank that fails (a mismatch, a
-// lost rank) tells the others and may close its links at once; its notice
-// and its end of stream travel on different paths (another connection, a
-// peer passing the notice on), so the close can be seen first. Reporting
-// the close would blame the messenger instead of the cause.
-const noticeGrace = 250 * time.Millisecond
+// noticeGrace bounds how long an operation whose link to a peer broke (and
+// the failure detector, for a peer found lost) waits for a failure notice
+// before blaming that peer. A rank that fails (a mismatch, a lost rank)
+// tells the others and may close its links or exit at once; its notice and
+// its end of stream travel on different paths (another connection, a peer
+// passing the notice on), and an exit with unread data resets the
+// connection, which can discard a notice already received. Reporting the
+// broken link would blame the messenger instead of the cause.
+const noticeGrace = 100 * time.Millisecond
 
 // awaitNotice waits up to d for a failure notice (announced by another rank
 // or recorded by this one) and returns it, or nil if none came.
@@ -85,9 +97,3 @@ func (c *Comm) awaitNotice(d time.Duration) *RemoteError {
 	return c.failureNotice()
 }
 
-// peerClosed reports whether err is a link that closed under an operation
-// (the peer closed it, or the transport did) rather than a failure with a
-// cause of its own.
-func peerClosed(err error) bool {
-	return errors.Is(err, transport.ErrPeerClosed) || errors.Is(err, transport.ErrClosed)
-}

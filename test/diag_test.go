@@ -294,3 +294,23 @@ func TestRunSIGUSR1Summary(t *testing.T) {
 	}
 	checkNoLeftovers(t, mark)
 }
+
+// TestMismatchExitBlame: in a 4-rank job over TCP where rank 3 all-reduces
+// a different count and every rank exits the moment its operation fails
+// (no Close), every rank reports the mismatch: none blames a rank whose
+// link broke because it exited after announcing it.
+func TestMismatchExitBlame(t *testing.T) {
+	prog := buildDiagprog(t)
+	for i := range 3 {
+		mark := newMark(t)
+		cmd, stdout, stderr := startRun(t, mark, "", "-np", "4", "-x", "KIZUNA_TRANSPORT=tcp",
+			"--", prog, "-mode", "mismatch", "-rank", "3")
+		if _, ended := waitExit(cmd, 60*time.Second); !ended {
+			t.Fatalf("kizuna run did not end in 60s:\n%s\n%s", stdout, stderr)
+		}
+		out := stdout.String()
+		if n := strings.Count(out, "mismatch=true"); n != 4 {
+			t.Fatalf("run %d: %d of 4 ranks reported the mismatch; want 4\nstdout:\n%s\nstderr:\n%s", i, n, out, stderr)
+		}
+	}
+}
