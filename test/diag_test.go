@@ -312,5 +312,8 @@ func TestMismatchExitBlame(t *testing.T) {
 		if n := strings.Count(out, "mismatch=true"); n != 4 {
 			t.Fatalf("run %d: %d of 4 ranks reported the mismatch; want 4\nstdout:\n%s\nstderr:\n%s", i, n, out, stderr)
 		}
+		if n := strings.Count(out, "rank 3 called allreduce(count=1025"); n != 4 {
+			t.Fatalf("run %d: %d of 4 ranks named rank 3's call; want 4\nstdout:\n%s", i, n, out)
+		}
 	}
 }
