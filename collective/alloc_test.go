@@ -7,12 +7,6 @@ import (
 	"testing"
 )
 
-// oneProc: the steady-state tests run every rank with GOMAXPROCS=1 from
-// the start. testing.AllocsPerRun sets GOMAXPROCS to 1, and a sync.Pool
-// drops its per-P caches when GOMAXPROCS changes, so the transport's
-// pooled buffers for early frames, filled during the warm-up, would be
-// lost and refilled inside the measurement.
-
 // allocOp is one operation on preallocated buffers, for the steady-state
 // allocation tests. small has blockElems elements, big Size times that.
 type allocOp struct {
@@ -120,7 +114,12 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items at random; run without -race")
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // see oneProc
+	// Every rank runs with GOMAXPROCS=1 from the start: testing.AllocsPerRun
+	// sets GOMAXPROCS to 1, and a sync.Pool drops its per-P caches when
+	// GOMAXPROCS changes, so the transport's pooled buffers for early
+	// frames, filled during the warm-up, would be lost and refilled inside
+	// the measurement.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const blockElems = 4 << 10 // 16 KiB per block: several chunks with small chunk sizes
 	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		t.Run(tr, func(t *testing.T) {
@@ -164,7 +163,7 @@ func TestSteadyStateAllocsSplit(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items at random; run without -race")
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // see oneProc
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as in TestSteadyStateAllocs
 	ops := allocOps()
 	avgs := make([]float64, len(ops))
 	err := RunLocal(context.Background(), 8, func(ctx context.Context, c *Comm) error {

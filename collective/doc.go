@@ -137,6 +137,28 @@
 // Chrome trace per rank at Close. Recording allocates nothing per
 // operation, except the timeline's events.
 //
+// # Memory
+//
+// Repeating an operation on the same buffers allocates nothing in the
+// runtime (over shm, the readers' liveness check of an idle peer still
+// does; docs/performance.md). Each
+// communicator (a split one too) keeps an executor whose memory is the high
+// water mark of what its operations needed, until Close:
+//
+//	scratch <= N    staging <= 4·min(C, N)
+//
+// bytes, where N is the largest per-call vector it has run (count·element
+// size for AllReduce, Broadcast and Reduce; Size·block·element size for the
+// block collectives) and C is Config.ChunkBytes. Most calls need less:
+// AllReduce with Ring, Tree or HalvingDoubling and every Broadcast and
+// AllGather use no scratch, and staging is 2·C (4·C under a tree node with
+// two children). The transports add frames that arrive before their receive
+// is posted, in pooled buffers, at most about
+// transport.DefaultHoldLimit (64 MiB) per peer that runs ahead, and fixed
+// buffers: 2·KIZUNA_SHM_RING_BYTES of mapped rings per same-host peer and
+// 16 KiB per TCP socket. docs/performance.md ("Memory") has the whole sum
+// and measurements.
+//
 // # Concurrency
 //
 // Collective calls on one Comm are serialised and must be issued in the same
