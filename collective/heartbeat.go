@@ -96,4 +96,3 @@ func (c *Comm) awaitNotice(d time.Duration) *RemoteError {
 	}
 	return c.failureNotice()
 }
-
