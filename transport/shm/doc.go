@@ -24,9 +24,8 @@
 // the mapped memory. A frame is the 64-byte transport.Header followed by its
 // payload, written into the ring as one byte stream that wraps at its end.
 // The producer publishes head after every piece it copies (PublishBytes at
-// most, half that where receivers read inline), so the consumer starts
-// copying a large payload before it is all written, and a payload larger
-// than the ring streams through it. The
+// most), so the consumer starts copying a large payload before it is all
+// written, and a payload larger than the ring streams through it. The
 // consumer goroutine of each incoming ring reads a header, and hands the
 // payload to the Mux with DeliverFrom, whose reads copy straight from the
 // ring into the posted receive buffer: one copy from the sender's buffer to

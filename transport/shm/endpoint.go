@@ -309,7 +309,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			out:  out[peer],
 			in:   in,
 		}
-		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), piece: PublishBytes}
+		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load()}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load()}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
@@ -322,13 +322,6 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 	}
 	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline, cfg.Size) {
 		mux.SetPoller(e.poll) // the Mux is this endpoint's alone
-		for _, l := range e.peers {
-			if l != nil {
-				l.mu.Lock()
-				l.prod.piece = inlinePublishBytes
-				l.mu.Unlock()
-			}
-		}
 	}
 	return e, nil
 }
@@ -468,7 +461,7 @@ func (e *Endpoint) Linked(peer int) bool {
 }
 
 // Send writes the frame into the ring to peer: header and payload, copied in
-// pieces of at most PublishBytes (inlinePublishBytes with inline reads), waiting for room while the ring is full.
+// pieces of at most PublishBytes, waiting for room while the ring is full.
 // Concurrent Sends to one peer are serialised, one lock per frame. It returns
 // once the whole frame is in the ring and does not retain payload.
 //

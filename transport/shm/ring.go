@@ -30,13 +30,6 @@ const WakeInterval = 20 * time.Millisecond
 // while the rest is still being copied in.
 const PublishBytes = 64 << 10
 
-// inlinePublishBytes replaces PublishBytes where receivers read inline
-// (poll.go): a receiver polling for its frame starts copying it out sooner.
-// Measured (docs/performance.md, "Shared memory transport"): at 2 ranks,
-// all-reduce busbw up at 64 KiB-512 KiB; at 4 ranks (no inline reads) the
-// smaller pieces were slower.
-const inlinePublishBytes = 32 << 10
-
 // checkFunc ends a wait with its error. It is called before every sleep
 // with slow false, and with slow true after a sleep that ended without
 // progress (a timeout, mostly), when it should also make the costlier checks
@@ -99,14 +92,11 @@ type producer struct {
 	seg  *segment
 	head uint64 // bytes written; == seg.head between frames
 	tail uint64 // the consumer's position as last read
-	// piece is the most copied between publications: PublishBytes or
-	// inlinePublishBytes.
-	piece uint64
 }
 
 // write copies b into the ring, waiting for room with check. It publishes
 // head after every piece that more of b follows (a piece ends at
-// p.piece bytes, at the end of the ring, or where the ring is full), and at
+// PublishBytes, at the end of the ring, or where the ring is full), and at
 // the end when flush is set. It returns the number of bytes written when
 // check fails.
 func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
@@ -130,7 +120,7 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 			}
 		}
 		off := p.head & s.mask
-		n := min(uint64(len(b)-done), free, size-off, p.piece)
+		n := min(uint64(len(b)-done), free, size-off, PublishBytes)
 		copy(s.data[off:off+n], b[done:])
 		done += int(n)
 		p.head += n
