@@ -251,7 +251,7 @@ func (c *Comm) stepError(ctx context.Context, cl *call, seq uint64, peer int, er
 		re *RemoteError
 	)
 	local := ctx.Err() != nil && !errors.As(err, &re) // the caller's context (or our own timeout/abort/close) ended it
-	if !local && re == nil && errors.As(err, &pe) {
+	if !local && re == nil && errors.As(err, &pe) && !errors.Is(err, transport.ErrSilent) {
 		// The peer may have closed its links or exited right after
 		// failing for a reason of its own: report its notice, not the
 		// broken link (heartbeat.go).

@@ -1,8 +1,11 @@
 package collective
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/transport"
 )
 
 // Failure detection. The transports notice a lost peer: a broken
@@ -43,10 +46,14 @@ func (c *Comm) peerLost(lost int, err error) {
 	if c.closed.Load() || c.broken != nil {
 		return
 	}
+	grace := noticeGrace
+	if errors.Is(err, transport.ErrSilent) {
+		grace = 0 // a silent peer sends no notice; keep the two-interval bound
+	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		if c.awaitNotice(noticeGrace) != nil {
+		if grace > 0 && c.awaitNotice(grace) != nil {
 			return
 		}
 		c.breakLost(lost, err)
