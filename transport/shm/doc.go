@@ -57,6 +57,14 @@
 // WakeInterval to check whether the link was closed, the peer process
 // exited, or (for a sender) its context ended.
 //
+// A sleeping reader goroutine keeps its P (Go's processor) while it is in
+// the futex system call, and the runtime takes it back only after a while
+// (up to milliseconds); with fewer Ps than sleeping readers plus the
+// application's goroutine, that goroutine can wait that long to run. So
+// Connect raises GOMAXPROCS to the number of ranks on the host when it is
+// lower, unless the GOMAXPROCS environment variable sets it (the process
+// then keeps the value the user chose).
+//
 // # Failure
 //
 // Close marks every ring closed from its side and wakes the other side: a

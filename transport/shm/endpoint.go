@@ -257,7 +257,9 @@ func (p *Prepared) release() {
 // Connect opens the rings this rank writes to (created by its peers' Prepare),
 // checks that every peer holds the token, removes the segment files, and
 // returns the endpoint, which delivers every frame into mux (shared with
-// other transports, if any). It returns when every link is up, or with an
+// other transports, if any). It raises the process's GOMAXPROCS to the
+// number of ranks it links plus one when lower, unless the GOMAXPROCS
+// environment variable is set (see the package documentation, Waiting). It returns when every link is up, or with an
 // error naming the ranks still missing when ctx ends. Either way, no
 // segment file this rank created or opened is left named.
 func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, error) {
@@ -323,6 +325,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline, cfg.Size) {
 		mux.SetPoller(e.poll) // the Mux is this endpoint's alone
 	}
+	ensureProcs(len(cfg.Peers) + 1)
 	return e, nil
 }
 
