@@ -40,9 +40,7 @@
 // into its buffer on its own goroutine, which saves the reader goroutine's
 // hand-off to it through the Go scheduler. The reader goroutine and inline
 // readers take turns on a ring under a lock held per frame. Inline reads are
-// on by default while a host's ranks are no more than its processors (with
-// more, a polling receiver takes a processor another rank needs), and only
-// where the endpoint links every other rank.
+// on by default, and only where the endpoint links every other rank.
 //
 // # Waiting
 //

@@ -25,7 +25,7 @@ const (
 	EnvRingBytes = "KIZUNA_SHM_RING_BYTES" // ring size per direction, bytes (power of two)
 	EnvDir       = "KIZUNA_SHM_DIR"        // directory of the segment files
 	EnvHeartbeat = "KIZUNA_HEARTBEAT"      // failure detection interval (as the TCP transport's)
-	EnvInline    = "KIZUNA_SHM_INLINE"     // inline reads (poll.go): "on", "off", or auto (unset)
+	EnvInline    = "KIZUNA_SHM_INLINE"     // inline reads (poll.go): "on" (default) or "off"
 )
 
 // DefaultRingBytes is the ring size per direction when neither
@@ -85,8 +85,7 @@ type Config struct {
 	Heartbeat time.Duration
 	// Inline says whether a receiver about to block reads its frame from
 	// the ring itself (poll.go): "on", "off", or "" for KIZUNA_SHM_INLINE,
-	// else on while this host's ranks are no more than its processors.
-	// Only an endpoint that links every other rank reads inline.
+	// else on. Only an endpoint that links every other rank reads inline.
 	Inline string
 	// Logger receives warnings about lost links. Default slog.Default().
 	Logger *slog.Logger
@@ -322,7 +321,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			go e.readLoop(l)
 		}
 	}
-	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline, cfg.Size) {
+	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline) {
 		mux.SetPoller(e.poll) // the Mux is this endpoint's alone
 	}
 	ensureProcs(len(cfg.Peers) + 1)
