@@ -123,14 +123,6 @@ func TestSteadyStateAllocs(t *testing.T) {
 	const blockElems = 4 << 10 // 16 KiB per block: several chunks with small chunk sizes
 	for _, tr := range []string{TransportInproc, TransportTCP, TransportShm} {
 		t.Run(tr, func(t *testing.T) {
-			if tr == TransportShm {
-				// shm's reader checks that an idle peer still lives by reading
-				// /proc/PID/stat (link.peerGone: procStart, procStopped), which
-				// builds the path and reads into fresh memory on every check:
-				// 1-4 allocations per call here, from a poll, not from the
-				// operation. Remove this skip once that check reuses a buffer.
-				t.Skip("transport/shm: link.peerGone allocates on every liveness check")
-			}
 			ops := allocOps()
 			avgs := make([]float64, len(ops))
 			err := RunLocal(context.Background(), 4, func(ctx context.Context, c *Comm) error {

@@ -310,6 +310,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			out:  out[peer],
 			in:   in,
 		}
+		l.proc = newProcPath(l.pid)
 		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load()}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load()}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
@@ -425,8 +426,9 @@ var _ transport.Endpoint = (*Endpoint)(nil)
 type link struct {
 	e    *Endpoint
 	rank int
-	pid  int    // the peer's process
-	born uint64 // and its start time (0: unknown)
+	pid  int      // the peer's process
+	born uint64   // and its start time (0: unknown)
+	proc procPath // how procStatus finds it, built once
 	out  *segment
 	in   *segment
 
@@ -574,12 +576,12 @@ func (l *link) peerGone() error {
 	if l.pid <= 0 {
 		return nil
 	}
-	start, alive := procStart(l.pid)
+	start, alive, stopped := procStatus(l.proc)
 	if !alive || l.born != 0 && start != l.born {
 		return fmt.Errorf("shm: process %d of rank %d exited", l.pid, l.rank)
 	}
 	if hb := l.e.heartbeat; hb > 0 {
-		if !procStopped(l.pid) {
+		if !stopped {
 			l.stoppedSince.Store(0)
 			return nil
 		}

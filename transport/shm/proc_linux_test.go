@@ -3,6 +3,7 @@ package shm
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,5 +33,73 @@ func TestProcStart(t *testing.T) {
 	_ = cmd.Wait()
 	if _, alive := procStart(pid); alive {
 		t.Fatalf("procStart(reaped child %d) = alive; want not", pid)
+	}
+}
+
+// TestParseStat: the state and start time come from the fields after the
+// last ')', whatever the command name holds.
+func TestParseStat(t *testing.T) {
+	tail := " 1 1 1 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 "
+	tests := []struct {
+		name                string
+		line                string
+		wantStart           uint64
+		wantAlive, wantStop bool
+	}{
+		{"running", "42 (kizuna) R" + tail + "98765 1000 5\n", 98765, true, false},
+		{"sleeping", "42 (kizuna) S" + tail + "7 1000 5\n", 7, true, false},
+		{"stopped", "42 (kizuna) T" + tail + "98765 1000 5\n", 98765, true, true},
+		{"traced", "42 (kizuna) t" + tail + "98765 1000 5\n", 98765, true, true},
+		{"zombie", "42 (kizuna) Z" + tail + "98765 1000 5\n", 0, false, false},
+		{"name with ) and spaces", "42 (a) T (b) S" + tail + "555 1000 5\n", 555, true, false},
+		{"truncated", "42 (kizuna) S 1 1 1\n", 0, false, false},
+		{"no parenthesis", "42 kizuna S" + tail + "5\n", 0, false, false},
+		{"bad start time", "42 (kizuna) S" + tail + "12x4 1000 5\n", 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start, alive, stopped := parseStat([]byte(tt.line))
+			if start != tt.wantStart || alive != tt.wantAlive || stopped != tt.wantStop {
+				t.Errorf("parseStat(%q) = %d, %v, %v; want %d, %v, %v", tt.line, start, alive, stopped, tt.wantStart, tt.wantAlive, tt.wantStop)
+			}
+		})
+	}
+}
+
+// TestProcStatusNoAlloc: the check an idle link runs allocates nothing.
+func TestProcStatusNoAlloc(t *testing.T) {
+	p := newProcPath(os.Getpid())
+	if start, alive, stopped := procStatus(p); !alive || stopped || start != selfStart() {
+		t.Fatalf("procStatus(self) = %d, %v, %v; want %d, true, false", start, alive, stopped, selfStart())
+	}
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector; run without -race")
+	}
+	if n := testing.AllocsPerRun(100, func() { procStatus(p) }); n != 0 {
+		t.Errorf("procStatus allocates %v times per call; want 0", n)
+	}
+}
+
+// TestProcStatusStopped: a SIGSTOPped child reads as stopped, and alive.
+func TestProcStatusStopped(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a child: %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	p := newProcPath(cmd.Process.Pid)
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, alive, stopped := procStatus(p)
+		if alive && stopped {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("procStatus(SIGSTOPped child) = alive %v, stopped %v after 10s; want true, true", alive, stopped)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -16,3 +16,14 @@ func selfStart() uint64 { return 0 }
 // procStopped reports false: without /proc a stopped peer is left to the
 // operation timeout.
 func procStopped(pid int) bool { return false }
+
+// procPath identifies a peer's process for procStatus.
+type procPath int
+
+func newProcPath(pid int) procPath { return procPath(pid) }
+
+// procStatus: alive by kill(pid, 0); never stopped (see procStopped).
+func procStatus(p procPath) (start uint64, alive, stopped bool) {
+	start, alive = procStart(int(p))
+	return start, alive, false
+}

@@ -26,3 +26,9 @@ func procStart(pid int) (start uint64, alive bool) { return 0, true }
 func selfStart() uint64 { return 0 }
 
 func procStopped(pid int) bool { return false }
+
+type procPath int
+
+func newProcPath(pid int) procPath { return procPath(pid) }
+
+func procStatus(p procPath) (start uint64, alive, stopped bool) { return 0, true, false }
