@@ -333,9 +333,11 @@ func (c *Comm) commRank(epRank int) int {
 	return -1
 }
 
-// Close releases the communicator: pending operations fail with ErrClosed,
+// Close releases the communicator: pending operations (asynchronous ones
+// included) fail with ErrClosed, communicators split from it are closed,
 // every link is closed and every goroutine the communicator started has
-// stopped when Close returns. Close is safe to call more than once and from
+// stopped when Close returns. Closing a split communicator leaves its
+// parent and the links open. Close is safe to call more than once and from
 // any goroutine.
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
@@ -378,8 +380,9 @@ func (c *Comm) Close() error {
 }
 
 // Abort fails every pending and later operation of the communicator at once,
-// on this rank and (best effort) on every other rank, with ErrAborted. It may
-// be called from any goroutine. Close must still be called.
+// on this rank and (best effort) on every other rank, with ErrAborted, and
+// aborts the communicators split from it. It may be called from any
+// goroutine. Close must still be called.
 func (c *Comm) Abort() {
 	c.abortChildren()
 	err := &RemoteError{Origin: c.rank, Lost: -1, Reason: "aborted", cause: ErrAborted}

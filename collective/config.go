@@ -114,15 +114,6 @@ type Config struct {
 	// os.Hostname(). Two ranks that give the same Coord must give the same
 	// Host.
 	Host string
-	// Emulate imposes a network model on goroutine ranks (NewLocal,
-	// RunLocal): an emulation spec, "TOPOLOGY;bw=RATE;lat=DURATION"
-	// (transport/emu.ParseSpec), under which every frame reserves the
-	// directed links of its route, shared with every other rank's frames,
-	// and waits the per-hop latency. An empty Topology becomes the emulated
-	// one. KIZUNA_EMULATE sets it; New ignores it (separate processes share
-	// no link state).
-	Emulate string
-	emulate *emu.Network // built by NewLocal from Emulate
 	// FlightSize is how many operations the flight recorder keeps
 	// (KIZUNA_FLIGHT_SIZE); 0 means DefaultFlightSize, negative turns it off.
 	FlightSize int
@@ -144,6 +135,15 @@ type Config struct {
 	// trace of every operation, its steps, sends and receive waits, as
 	// timeline-rank<R>-comm<ID>.json. "" records nothing.
 	Timeline string
+	// Emulate imposes a network model on goroutine ranks (NewLocal,
+	// RunLocal): an emulation spec, "TOPOLOGY;bw=RATE;lat=DURATION"
+	// (transport/emu.ParseSpec), under which every frame reserves the
+	// directed links of its route, shared with every other rank's frames,
+	// and waits the per-hop latency. An empty Topology becomes the emulated
+	// one. KIZUNA_EMULATE sets it; New ignores it (separate processes share
+	// no link state).
+	Emulate string
+	emulate *emu.Network // built by NewLocal from Emulate
 	// Logger receives the runtime's structured logs; nil = slog.Default()
 	// filtered by KIZUNA_LOG.
 	Logger *slog.Logger
