@@ -129,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			perKind[kind] = append(perKind[kind], a)
 		}
 	}
-	fmt.Fprintf(stdout, "# simcheck: links %s B/s, %v per hop, transport %s, %d iterations; load before: %s\n", *bw, *lat, *tr, *iters, loadavg())
+	fmt.Fprintf(stdout, "# simcheck: links %s B/s, %v per hop, transport %s, %d iterations; load before: %s\n", *bw, *lat, *tr, *iters, bench.LoadAvg())
 	var all []point
 	for _, spec := range strings.Split(*topos, "|") {
 		kind, _, _ := strings.Cut(spec, ":")
@@ -149,7 +149,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for _, c := range variants {
 		fmt.Fprintf(stdout, "\noverall MAPE (%s) %.1f%% over %d points", c, mape(only(all, c)), len(only(all, c)))
 	}
-	fmt.Fprintf(stdout, "; load after: %s\n", loadavg())
+	fmt.Fprintf(stdout, "; load after: %s\n", bench.LoadAvg())
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)
 		if err != nil {
@@ -603,16 +603,4 @@ func sizeName(b int64) string {
 		return fmt.Sprintf("%d KiB", b>>10)
 	}
 	return fmt.Sprintf("%d B", b)
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,8 +161,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	r := &runner{cfg: cfg, log: stderr}
-	rep := report{Machine: machine(), Args: cfg.args, Runs: cfg.runs, Iters: cfg.iters, Transport: cfg.transport,
-		LoadBefore: loadAvg(), Start: time.Now()}
+	rep := report{Machine: bench.Machine(), Args: cfg.args, Runs: cfg.runs, Iters: cfg.iters, Transport: cfg.transport,
+		LoadBefore: bench.LoadAvg(), Start: time.Now()}
 	for _, op := range cfg.ops {
 		for _, np := range cfg.nps {
 			t, err := r.compare(ctx, op, np)
@@ -173,7 +172,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			rep.Tables = append(rep.Tables, t)
 		}
 	}
-	rep.LoadAfter = loadAvg()
+	rep.LoadAfter = bench.LoadAvg()
 	rep.Elapsed = time.Since(rep.Start)
 	return rep.write(cfg.out, stdout, true)
 }
@@ -385,21 +384,6 @@ func parsePeer(out []byte) ([]point, error) {
 	return pts, sc.Err()
 }
 
-// median of xs (the mean of the middle two for an even count); NaN for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return nan
-	}
-	s := slices.Sorted(slices.Values(xs))
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-var nan = func() float64 { var z float64; return z / z }()
-
 // sizes lists the sizes every implementation measured, ascending.
 func (t *table) sizes() []int64 {
 	var out []int64
@@ -412,7 +396,7 @@ func (t *table) sizes() []int64 {
 
 // ratio is Kizuna's median busbw over the peer's at size b.
 func (t *table) ratio(peer string, b int64) float64 {
-	return median(t.BusBW[kizunaName][b]) / median(t.BusBW[peer][b])
+	return bench.Median(t.BusBW[kizunaName][b]) / bench.Median(t.BusBW[peer][b])
 }
 
 // report is what a comparison measured, and what OUT.json keeps.
@@ -452,7 +436,7 @@ func (rep *report) writeMarkdown(w io.Writer) {
 		for _, b := range t.sizes() {
 			fmt.Fprintf(w, "| %s |", plot.FormatBytes(float64(b)))
 			for _, impl := range t.Impls {
-				fmt.Fprintf(w, " %s |", fmtVal(median(t.BusBW[impl][b]), 3))
+				fmt.Fprintf(w, " %s |", fmtVal(bench.Median(t.BusBW[impl][b]), 3))
 			}
 			for _, p := range peers {
 				fmt.Fprintf(w, " %s |", fmtRatio(t.ratio(p, b)))
@@ -462,11 +446,11 @@ func (rep *report) writeMarkdown(w io.Writer) {
 		if len(t.LatUS[kizunaName]) > 0 {
 			fmt.Fprintf(w, "| %d B latency (us) |", t.LatB)
 			for _, impl := range t.Impls {
-				fmt.Fprintf(w, " %s |", fmtVal(median(t.LatUS[impl]), 1))
+				fmt.Fprintf(w, " %s |", fmtVal(bench.Median(t.LatUS[impl]), 1))
 			}
 			for _, p := range peers {
 				// time ratio inverted: above 1 means Kizuna is faster
-				fmt.Fprintf(w, " %s |", fmtRatio(median(t.LatUS[p])/median(t.LatUS[kizunaName])))
+				fmt.Fprintf(w, " %s |", fmtRatio(bench.Median(t.LatUS[p])/bench.Median(t.LatUS[kizunaName])))
 			}
 			fmt.Fprintln(w)
 		}
@@ -522,35 +506,4 @@ func fmtRatio(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
-}
-
-// machine describes this computer: CPU model, cores, kernel.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	kernel := runtime.GOOS
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel += " " + strings.TrimSpace(string(b))
-	}
-	return fmt.Sprintf("%s, %d cores, %s, %s", model, runtime.NumCPU(), kernel, runtime.Version())
-}
-
-// loadAvg is the first three fields of /proc/loadavg, or "unknown".
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("go build ./cmd/kizuna (run from the repository root, or pass -kizuna): %v\n%s", err, out)
 		}
 	}
-	load := loadAvg()
+	load := bench.LoadAvg()
 	start := time.Now()
 	fmt.Fprintf(stdout, "`go run ./bench/cmd/tune %s` (load average before: %s)\n", strings.Join(args, " "), load)
 	for _, np := range npList {
@@ -119,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		writeTable(stdout, fmt.Sprintf("%s, np=%d, %s", *op, np, name), values, busbw)
 	}
-	fmt.Fprintf(stdout, "\n(load average after: %s; %s)\n", loadAvg(), time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "\n(load average after: %s; %s)\n", bench.LoadAvg(), time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -141,7 +141,7 @@ func writeTable(w io.Writer, title string, values []string, busbw []map[int64][]
 		med := make([]float64, len(values))
 		best := 0
 		for i := range values {
-			med[i] = median(busbw[i][b])
+			med[i] = bench.Median(busbw[i][b])
 			logSum[i] += math.Log(med[i])
 			if med[i] > med[best] {
 				best = i
@@ -162,28 +162,4 @@ func writeTable(w io.Writer, title string, values []string, busbw []map[int64][]
 		fmt.Fprintf(w, " %.3f |", math.Exp(logSum[i]/float64(len(sizes))))
 	}
 	fmt.Fprintln(w)
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Sorted(slices.Values(xs))
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
