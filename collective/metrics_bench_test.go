@@ -12,7 +12,7 @@ import (
 // with the diagnosis hooks off, with the flight recorder (the default),
 // with metrics too, and with the timeline too.
 //
-//	go test -run XXX -bench DiagOverhead -count 6 ./collective/ | tee new.txt; benchstat new.txt
+//	go test -run '^$' -bench DiagOverhead -count 6 ./collective/ | tee new.txt; benchstat new.txt
 func BenchmarkDiagOverhead(b *testing.B) {
 	modes := []struct {
 		name string
@@ -60,7 +60,7 @@ func BenchmarkDiagOverhead(b *testing.B) {
 // without any communication, so that their cost is visible on a loaded
 // machine.
 //
-//	go test -run XXX -bench ObserverHooks -count 6 ./collective/
+//	go test -run '^$' -bench ObserverHooks -count 6 ./collective/
 func BenchmarkObserverHooks(b *testing.B) {
 	modes := []struct {
 		name string
