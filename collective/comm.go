@@ -264,11 +264,13 @@ func validateConfig(cfg *Config) error {
 // what Calibrate measured. KIZUNA_COSTS overrides them; KIZUNA_COSTS=measure
 // measures them on the machine at hand.
 var defaultCosts = map[string]schedule.Costs{
-	TransportTCP:    {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},
+	TransportTCP:    tcpCosts,
 	TransportInproc: {Alpha: 1.5e-6, Beta: 0.07e-9, Gamma: 0.08e-9},
 	TransportShm:    {Alpha: 6.5e-6, Beta: 0.09e-9, Gamma: 0.025e-9}, // KIZUNA_TRANSPORT=shm, after the SIMD kernels
-	"shm+tcp":       {Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9},     // the slower medium bounds a ring
+	"shm+tcp":       tcpCosts,                                        // the slower medium bounds a ring
 }
+
+var tcpCosts = schedule.Costs{Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}
 
 // newComm wraps a connected endpoint. cfg must be validated.
 func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
