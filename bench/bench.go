@@ -91,9 +91,9 @@ func BusFactor(coll schedule.Coll, n int) float64 {
 	return 1
 }
 
-// perRank reports whether the collective's size S counts every rank's block
+// PerRank reports whether the collective's size S counts every rank's block
 // (nccl-tests: AllGather, ReduceScatter, AlltoAll, Gather, Scatter).
-func perRank(coll schedule.Coll) bool {
+func PerRank(coll schedule.Coll) bool {
 	switch coll {
 	case schedule.AllGather, schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter:
 		return true
@@ -363,7 +363,7 @@ func measure(ctx context.Context, c *collective.Comm, coll schedule.Coll, choice
 	es := int64(o.DType.Size())
 	total := bytes / es // elements in S
 	count := total      // per the collective's count convention
-	if perRank(coll) {
+	if PerRank(coll) {
 		count = total / int64(n)
 		total = count * int64(n)
 	}

@@ -205,7 +205,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	skipped := make([]bool, len(list))
 	for i, b := range sizes {
 		count := b / es
-		if perRankColl(coll) {
+		if bench.PerRank(coll) {
 			count /= int64(n)
 		}
 		rows[i] = make([]*simRow, len(list))
@@ -317,16 +317,6 @@ func modeOf(rows [][]*simRow, k int) string {
 		}
 	}
 	return "-"
-}
-
-// perRankColl reports whether a size counts every rank's block (nccl-tests'
-// convention, as kizuna bench).
-func perRankColl(c schedule.Coll) bool {
-	switch c {
-	case schedule.AllGather, schedule.ReduceScatter, schedule.AllToAll, schedule.Gather, schedule.Scatter:
-		return true
-	}
-	return false
 }
 
 // simAlgos parses -algo: all means every algorithm the layout allows for c.
