@@ -259,8 +259,12 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	fmt.Fprintf(stdout, "# kizuna sim: %s on %s, %d ranks, placement %s\n", coll, t.Name(), n, *place)
-	fmt.Fprintf(stdout, "# links %.4g GB/s, %.3g us per hop, alpha %.3g us, gamma %.3g GB/s, chunk %d B; lock-step rounds, bottleneck-link sharing\n",
-		net.LinkBW/1e9, net.HopLatency*1e6, net.Alpha*1e6, 1/net.Gamma/1e9, chunkBytes)
+	timingDesc := "lock-step rounds, bottleneck-link sharing"
+	if tm == sim.PerRank {
+		timingDesc = "per-rank clocks, links reserved first come first served (symmetric: lock-step)"
+	}
+	fmt.Fprintf(stdout, "# links %.4g GB/s, %.3g us per hop, alpha %.3g us, gamma %.3g GB/s, chunk %d B; %s\n",
+		net.LinkBW/1e9, net.HopLatency*1e6, net.Alpha*1e6, 1/net.Gamma/1e9, chunkBytes, timingDesc)
 	fmt.Fprintf(stdout, "#%11s %12s %8s", "", "", "")
 	for k, a := range list {
 		if !skipped[k] {

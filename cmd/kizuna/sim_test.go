@@ -79,3 +79,22 @@ func TestSimTableAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSimTimingHeader(t *testing.T) {
+	tests := []struct {
+		timing, want, not string
+	}{
+		{"lockstep", "lock-step rounds", "per-rank clocks"},
+		{"perrank", "per-rank clocks", "lock-step rounds, bottleneck-link"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		args := []string{"-topology", "torus:4x4", "-algo", "tree", "-b", "1K", "-e", "1K", "-timing", tt.timing}
+		if err := simCmd(context.Background(), args, &out, io.Discard); err != nil {
+			t.Fatalf("sim %v = %v", args, err)
+		}
+		if s := out.String(); !strings.Contains(s, tt.want) || strings.Contains(s, tt.not) {
+			t.Errorf("sim -timing %s header:\n%s\nwant %q, not %q", tt.timing, s, tt.want, tt.not)
+		}
+	}
+}
