@@ -141,14 +141,9 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("sim: -chunk: %w", err)
 	}
-	n := *np
-	switch {
-	case n < 0:
-		return fmt.Errorf("sim: -np %d: want at least 1", n)
-	case n == 0 && t.Nodes() == 0:
-		return fmt.Errorf("sim: -np is required on %s, which has no fixed node count", t.Name())
-	case n == 0:
-		n = t.Nodes()
+	n, err := ranksOn(t, *np)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
 	}
 	p, err := topology.Place(t, *place, n)
 	if err != nil {

@@ -71,6 +71,8 @@ func TestSimTableAndErrors(t *testing.T) {
 		{[]string{"-topology", "torus:4", "-op", "sendrecv"}, "-op"},
 		{[]string{"-topology", "torus:4", "-b", "2M", "-e", "1M"}, "MIN <= MAX"},
 		{[]string{"-topology", "torus:4", "-timing", "async"}, "-timing"},
+		{[]string{"-topology", "flat"}, "-np is required"},
+		{[]string{"-topology", "torus:4", "-np", "-1"}, "-np -1"},
 	}
 	for _, tt := range tests {
 		err := simCmd(context.Background(), tt.args, io.Discard, io.Discard)

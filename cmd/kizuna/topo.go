@@ -99,17 +99,14 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 	case n == 0 && strings.EqualFold(kind, "coords"):
 		n = len(strings.Split(list, ";"))
 	}
-	switch {
-	case n < 0:
-		return fmt.Errorf("topo: -np %d: want at least 1", n)
-	case n == 0 && t.Nodes() == 0:
-		return fmt.Errorf("topo: -np is required on %s, which has no fixed node count", t.Name())
-	case n == 0 && t.Nodes() > topo.MaxRanks:
+	if n == 0 && t.Nodes() > topo.MaxRanks {
 		return fmt.Errorf("topo: %s has %d nodes; analysing more than %d ranks is too slow: pass -np N with N <= %d",
 			t.Name(), t.Nodes(), topo.MaxRanks, topo.MaxRanks)
-	case n == 0:
-		n = t.Nodes()
-	case n > topo.MaxRanks:
+	}
+	if n, err = ranksOn(t, n); err != nil {
+		return fmt.Errorf("topo: %w", err)
+	}
+	if n > topo.MaxRanks {
 		return fmt.Errorf("topo: -np %d: at most %d ranks (the analysis grows as ranks squared)", n, topo.MaxRanks)
 	}
 	if info != nil && len(info) != n {
@@ -192,6 +189,19 @@ func topoCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// ranksOn resolves -np on t (sim, topo): 0 means one rank per node.
+func ranksOn(t topology.Topology, np int) (int, error) {
+	switch {
+	case np < 0:
+		return 0, fmt.Errorf("-np %d: want at least 1", np)
+	case np == 0 && t.Nodes() == 0:
+		return 0, fmt.Errorf("-np is required on %s, which has no fixed node count", t.Name())
+	case np == 0:
+		return t.Nodes(), nil
+	}
+	return np, nil
 }
 
 // topoAlgos parses -algo; empty means every AllReduce algorithm available
