@@ -149,13 +149,9 @@ type asyncQueue struct {
 // queuedContext marks the context an operation runs under on the worker.
 type queuedContext struct{ context.Context }
 
-// enqueue queues fn and returns its Handle; ctx nil means the queue's own
-// background context.
-func (c *Comm) enqueue(ctx context.Context, fn func(ctx context.Context) error) *Handle {
-	return c.enqueueOp(ctx, queued{}, fn)
-}
-
-// enqueueOp is enqueue with a description for the flight recorder.
+// enqueueOp queues fn and returns its Handle; d describes it to the flight
+// recorder while it waits, and ctx nil means the queue's own background
+// context.
 func (c *Comm) enqueueOp(ctx context.Context, d queued, fn func(ctx context.Context) error) *Handle {
 	q := &c.aq
 	h := &Handle{done: make(chan struct{})}
@@ -248,12 +244,13 @@ func (c *Comm) behindAsync(ctx context.Context) bool {
 	return !onWorker
 }
 
-// runBehind queues fn behind the pending asynchronous operations, under the
-// caller's ctx, and waits for it to finish: a synchronous call keeps its
-// meaning (ctx ends the operation itself, and the buffers are free once it
-// returns).
-func (c *Comm) runBehind(ctx context.Context, fn func(ctx context.Context) error) error {
-	h := c.enqueue(ctx, fn)
+// runBehind queues fn, the synchronous call op, behind the pending
+// asynchronous operations, under the caller's ctx, and waits for it to
+// finish: a synchronous call keeps its meaning (ctx ends the operation
+// itself, and the buffers are free once it returns), and the flight
+// recorder shows it as queued meanwhile.
+func (c *Comm) runBehind(ctx context.Context, op *call, fn func(ctx context.Context) error) error {
+	h := c.enqueueOp(ctx, queuedCall(op.coll, op.dt, op.op, op.root, op.in, op.out), fn)
 	<-h.done
 	return h.err
 }
@@ -262,12 +259,8 @@ func (c *Comm) runBehind(ctx context.Context, fn func(ctx context.Context) error
 // asynchronous operations (kept apart so that the closure does not make the
 // plain path allocate).
 func (c *Comm) collectiveBehind(ctx context.Context, op call, opts []CallOption) error {
-	o := make([]CallOption, len(opts))
-	copy(o, opts)
-	d := queuedCall(op.coll, op.dt, op.op, op.root, op.in, op.out)
-	h := c.enqueueOp(ctx, d, func(ctx context.Context) error { return c.collective(ctx, op, o) })
-	<-h.done
-	return h.err
+	o := append([]CallOption(nil), opts...)
+	return c.runBehind(ctx, &op, func(ctx context.Context) error { return c.collective(ctx, op, o) })
 }
 
 // async starts fn(ctx) as c's next asynchronous operation; d describes it

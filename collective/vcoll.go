@@ -151,7 +151,6 @@ func (c *Comm) vplanKey(cl *call, chunk int, counts []int) []byte {
 // vcollective runs one validated per-rank-count call.
 func (c *Comm) vcollective(ctx context.Context, op call, counts []int, opts []CallOption) error {
 	if c.behindAsync(ctx) {
-		counts = append([]int(nil), counts...)
 		return c.collectiveBehindV(ctx, op, counts, opts)
 	}
 	for _, o := range opts {
@@ -194,6 +193,6 @@ func (c *Comm) vcollective(ctx context.Context, op call, counts []int, opts []Ca
 
 // collectiveBehindV is vcollective queued behind asynchronous operations.
 func (c *Comm) collectiveBehindV(ctx context.Context, op call, counts []int, opts []CallOption) error {
-	opts = append([]CallOption(nil), opts...)
-	return c.runBehind(ctx, func(ctx context.Context) error { return c.vcollective(ctx, op, counts, opts) })
+	counts, opts = append([]int(nil), counts...), append([]CallOption(nil), opts...)
+	return c.runBehind(ctx, &op, func(ctx context.Context) error { return c.vcollective(ctx, op, counts, opts) })
 }
