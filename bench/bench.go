@@ -227,15 +227,23 @@ func ParseAlgos(s string) ([]collective.Algo, error) {
 }
 
 // sizes lists the byte sizes of the sweep.
-func (o *Options) sizes() []int64 {
+func (o *Options) sizes() []int64 { return Sizes(o.MinBytes, o.MaxBytes, o.Factor) }
+
+// Sizes lists the byte sizes of a sweep (nccl-tests' -b, -e, -f): min,
+// then each size factor times the one before, up to max. A sweep from 0
+// goes on at factor. It ends before a size would overflow, and after min
+// when factor is below 2.
+func Sizes(min, max, factor int64) []int64 {
 	var out []int64
-	for b := o.MinBytes; b <= o.MaxBytes; b *= o.Factor {
+	for b := min; b <= max; {
 		out = append(out, b)
-		if b == 0 {
-			b = 1
-			if o.MaxBytes < 1 {
-				break
-			}
+		switch {
+		case factor < 2 || b > math.MaxInt64/factor:
+			return out
+		case b == 0:
+			b = factor
+		default:
+			b *= factor
 		}
 	}
 	return out

@@ -100,10 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var sizes []int64
-	for b := lo; b <= hi; b *= *factor {
-		sizes = append(sizes, b)
-	}
+	sizes := bench.Sizes(lo, hi, *factor)
 	var fitSizes []int64
 	for _, f := range strings.Split(*fitList, ",") {
 		b, err := bench.ParseBytes(f)

@@ -188,13 +188,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	const es = 4 // float32
 	costs := schedule.Costs{Alpha: net.Alpha, Beta: 1 / net.LinkBW, Gamma: net.Gamma}
-	var sizes []int64
-	for b := lo; b <= hi; b *= *factor {
-		sizes = append(sizes, b)
-		if b > math.MaxInt64 / *factor {
-			break
-		}
-	}
+	sizes := bench.Sizes(lo, hi, *factor)
 	// rows[i][k]: size i, algorithm k; nil where the algorithm was skipped.
 	rows := make([][]*simRow, len(sizes))
 	skipped := make([]bool, len(list))
