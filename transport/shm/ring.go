@@ -134,7 +134,9 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 	return done, nil
 }
 
-// consumer is the reading end of a ring, owned by one reader goroutine.
+// consumer is the reading end of a ring. Its methods are called with the
+// owning link's rmu held: by the reader goroutine or an inline reader
+// (poll.go).
 type consumer struct {
 	seg  *segment
 	tail uint64 // bytes read
