@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -44,11 +45,7 @@ func New(mux *transport.Mux, routes []transport.Endpoint) (*Endpoint, error) {
 			return nil, fmt.Errorf("multi: rank %d: the route to rank %d (%s) delivers elsewhere", rank, p, r.Name())
 		}
 		e.routes[p] = r
-		seen := false
-		for _, q := range e.parts {
-			seen = seen || q == r
-		}
-		if !seen {
+		if !slices.Contains(e.parts, r) {
 			e.parts = append(e.parts, r)
 			names = append(names, r.Name())
 		}
