@@ -13,8 +13,8 @@ import (
 // concatenation of all parts along dim, in rank order. It is a collective
 // operation of c: every rank must call it with the same dim. It first
 // exchanges the ranks' shapes (a small all-gather), then moves the data
-// with one AllGatherV; for dim > 0 it reorders the gathered blocks into
-// place. local is not modified or retained.
+// with one AllGatherV; for dim > 0 it joins the gathered blocks with
+// Concat. local is not modified or retained.
 func AllGatherDim(ctx context.Context, c *collective.Comm, local *Tensor, dim int) (*Tensor, error) {
 	if err := local.check(); err != nil {
 		return nil, fmt.Errorf("tensor: all-gather: %w", err)
@@ -55,23 +55,20 @@ func AllGatherDim(ctx context.Context, c *collective.Comm, local *Tensor, dim in
 	if err := c.AllGatherVBytes(ctx, local.Data, recv, counts, local.DType); err != nil {
 		return nil, fmt.Errorf("tensor: all-gather: %w", err)
 	}
-	shape := append([]int(nil), local.Shape...)
-	shape[dim] = total
-	out := &Tensor{Shape: shape, DType: local.DType, Data: recv}
-	if outer == 1 {
-		return out, nil // rank blocks are already the parts in order
+	if outer == 1 { // rank blocks are already the parts in order
+		shape := append([]int(nil), local.Shape...)
+		shape[dim] = total
+		return &Tensor{Shape: shape, DType: local.DType, Data: recv}, nil
 	}
-	out.Data = alloc(len(recv))
-	row, at, src := total*inner, 0, 0
-	for _, n := range sizes {
-		prow := n * inner
-		for o := range outer {
-			copy(out.Data[o*row+at:], recv[src+o*prow:src+(o+1)*prow])
-		}
-		at += prow
-		src += outer * prow
+	parts := make([]*Tensor, p)
+	src := 0
+	for i, n := range sizes {
+		shape := append([]int(nil), local.Shape...)
+		shape[dim] = n
+		parts[i] = &Tensor{Shape: shape, DType: local.DType, Data: recv[src : src+outer*n*inner]}
+		src += outer * n * inner
 	}
-	return out, nil
+	return Concat(dim, parts...)
 }
 
 // ReduceScatterDim reduces full (the same shape and dtype on every rank)
