@@ -258,9 +258,10 @@ func (p *Prepared) release() {
 // returns the endpoint, which delivers every frame into mux (shared with
 // other transports, if any). It raises the process's GOMAXPROCS to the
 // number of ranks it links plus one when lower, unless the GOMAXPROCS
-// environment variable is set (see the package documentation, Waiting). It returns when every link is up, or with an
-// error naming the ranks still missing when ctx ends. Either way, no
-// segment file this rank created or opened is left named.
+// environment variable is set (see the package documentation, Waiting).
+// It returns when every link is up, or with an error naming the ranks
+// still missing when ctx ends. Either way, no segment file this rank
+// created or opened is left named.
 func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, error) {
 	p.mu.Lock()
 	if p.used {
