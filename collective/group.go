@@ -308,7 +308,7 @@ func (c *Comm) adopt(ch *Comm) error {
 	return nil
 }
 
-// children returns c's live children; with closing, no new child is
+// childList returns c's live children; with closing, no new child is
 // adopted afterwards.
 func (c *Comm) childList(closing bool) []*Comm {
 	c.grp.mu.Lock()
