@@ -31,9 +31,10 @@ is one round; a round's messages are routed on the topology and share each
 link evenly (bottleneck-link: a message moves at the rate of the most
 shared link on its route); a message arrives alpha + hops x link-lat +
 load x bytes / link-bw after its round starts; receives are reduced at
-gamma. Rounds with the same message pattern are routed once, and ring,
-torus and hier all-reduce derive every rank's messages from one rank's
-schedule by symmetry, so a whole Fugaku or Aurora sweep takes seconds.
+gamma. Rounds with the same message pattern are routed once, and ring
+all-reduce, all-gather and reduce-scatter and torus and hier all-reduce
+derive every rank's messages from one rank's schedule by symmetry, so a
+whole Fugaku or Aurora sweep takes seconds.
 Other algorithms build every rank's schedule (at most 4096 ranks).
 
 Prints the kizuna bench table (time, algbw, busbw per algorithm), the
@@ -204,7 +205,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			e, err := pr.Price(ctx, sim.Query{Coll: coll, Algo: a, Count: int(count), ElemSize: es, ChunkElems: int(chunkBytes / es), Timing: tm})
 			if errors.Is(err, sim.ErrTooLarge) {
-				fmt.Fprintf(stderr, "sim: %v skipped: %d ranks; only ring, torus and hier all-reduce have a symmetric evaluator, the others build every rank's schedule, at most %d ranks\n",
+				fmt.Fprintf(stderr, "sim: %v skipped: %d ranks; only ring all-reduce, all-gather and reduce-scatter and torus and hier all-reduce have a symmetric evaluator, the others build every rank's schedule, at most %d ranks\n",
 					a, n, sim.MaxFullRanks)
 				skipped[k] = true
 				continue

@@ -21,7 +21,8 @@
 //
 // Rounds whose messages follow the same pattern are routed once: the full
 // evaluator (every rank's schedule) caches patterns by their flows, and the
-// symmetric evaluator (ring, torus and hierarchical all-reduce) builds one
+// symmetric evaluator (ring all-reduce, all-gather and reduce-scatter;
+// torus and hierarchical all-reduce) builds one
 // representative rank's schedule, derives every other rank's messages by
 // translation along the ring, the torus grid or the dragonfly groups, and
 // keys patterns by the representative's relations to its peers: every step
