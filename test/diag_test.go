@@ -23,22 +23,12 @@ import (
 	"github.com/kizuna-hpc/kizuna/internal/diag"
 )
 
-// buildDiagprog builds test/diagprog into the test's temporary directory.
-func buildDiagprog(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "diagprog")
-	if out, err := exec.Command("go", "build", "-o", path, "./diagprog").CombinedOutput(); err != nil {
-		t.Fatalf("build diagprog: %v\n%s", err, out)
-	}
-	return path
-}
-
 // TestRunTimeoutFlightSummary: in a 4-rank job where rank 3 never calls the
 // last all-reduce, `kizuna run --timeout` asks the ranks for their flight
 // records and prints one summary naming rank 3 as the one behind and who
 // waits for whom, and still exits 124.
 func TestRunTimeoutFlightSummary(t *testing.T) {
-	prog := buildDiagprog(t)
+	prog := buildProg(t, "./diagprog")
 	mark := newMark(t)
 	cmd, stdout, stderr := startRun(t, mark, "", "-np", "4", "--timeout", "4s", "-x", "KIZUNA_ALGO=ring",
 		"--", prog, "-mode", "hang", "-rank", "3", "-ops", "2")
@@ -92,7 +82,7 @@ func TestRunTimeoutFlightSummary(t *testing.T) {
 // KIZUNA_TIMELINE and merges their traces into DIR/timeline.json, with
 // every rank's operations in it; `kizuna timeline merge` does the same.
 func TestRunTimeline(t *testing.T) {
-	prog := buildDiagprog(t)
+	prog := buildProg(t, "./diagprog")
 	dir := t.TempDir()
 	mark := newMark(t)
 	cmd, stdout, stderr := startRun(t, mark, "", "-np", "3", "--timeline", dir, "--", prog, "-mode", "ops", "-ops", "2")
@@ -142,10 +132,7 @@ func TestRunTimeline(t *testing.T) {
 func TestPrometheusScrapes(t *testing.T) {
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("prometheus not found (install Debian's prometheus package): %v", err)
-		}
-		t.Skip("prometheus not found (install Debian's prometheus package)")
+		prereq(t, "prometheus not found (%v); install it with: apt-get install -y prometheus (Debian/Ubuntu)", err)
 	}
 	const ops = 5
 	comms, err := collective.NewLocal(context.Background(), 2, collective.WithTransport(collective.TransportTCP),
@@ -258,7 +245,7 @@ func promQuery(client *http.Client, addr, q string) (map[string]float64, error) 
 // TestRunSIGUSR1Summary: SIGUSR1 to kizuna run prints the summary of a
 // hung job and the job goes on, until it is stopped.
 func TestRunSIGUSR1Summary(t *testing.T) {
-	prog := buildDiagprog(t)
+	prog := buildProg(t, "./diagprog")
 	mark := newMark(t)
 	cmd, stdout, stderr := startRun(t, mark, "", "-np", "3", "-x", "KIZUNA_ALGO=ring",
 		"--", prog, "-mode", "hang", "-rank", "1", "-ops", "1")
@@ -300,7 +287,7 @@ func TestRunSIGUSR1Summary(t *testing.T) {
 // (no Close), every rank reports the mismatch: none blames a rank whose
 // link broke because it exited after announcing it.
 func TestMismatchExitBlame(t *testing.T) {
-	prog := buildDiagprog(t)
+	prog := buildProg(t, "./diagprog")
 	for i := range 3 {
 		mark := newMark(t)
 		cmd, stdout, stderr := startRun(t, mark, "", "-np", "4", "-x", "KIZUNA_TRANSPORT=tcp",

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -47,6 +48,29 @@ func TestMain(m *testing.M) {
 		}
 	}()
 	os.Exit(code)
+}
+
+// built maps a package path (relative to test/) to its sync.OnceValues
+// build, for buildProg.
+var built sync.Map
+
+// buildProg builds the main package pkg (a path relative to test/), once
+// per test binary, next to the test's other binaries, and returns the
+// program's path.
+func buildProg(t *testing.T, pkg string) string {
+	t.Helper()
+	build, _ := built.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		path := filepath.Join(filepath.Dir(bins.kizuna), filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+		return path, nil
+	}))
+	path, err := build.(func() (string, error))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestBinariesBuilt(t *testing.T) {

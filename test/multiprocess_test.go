@@ -73,8 +73,16 @@ func startRanks(t *testing.T, n int, args ...string) ([]*exec.Cmd, []*syncWriter
 	return startRanksEnv(t, n, nil, args...)
 }
 
-// startRanksEnv is startRanks with extra environment variables.
+// startRanksEnv is startRanks with extra environment variables, which
+// come after (and so override) KIZUNA_TIMEOUT=60s.
 func startRanksEnv(t *testing.T, n int, env []string, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
+	t.Helper()
+	return startProg(t, bins.rankprog, n, append([]string{"KIZUNA_TIMEOUT=60s"}, env...), args...)
+}
+
+// startProg starts n processes of prog as ranks against a store of the
+// test's own.
+func startProg(t *testing.T, prog string, n int, env []string, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
 	t.Helper()
 	store, err := rendezvous.Listen("127.0.0.1:0")
 	if err != nil {
@@ -85,11 +93,11 @@ func startRanksEnv(t *testing.T, n int, env []string, args ...string) ([]*exec.C
 	outs := make([]*syncWriter, n)
 	errs := make([]*syncWriter, n)
 	for r := range n {
-		cmd := exec.Command(bins.rankprog, args...)
+		cmd := exec.Command(prog, args...)
 		cmd.Env = append(os.Environ(),
 			"KIZUNA_RANK="+strconv.Itoa(r), "KIZUNA_WORLD_SIZE="+strconv.Itoa(n),
 			"KIZUNA_MASTER_ADDR="+store.Addr(), "KIZUNA_EXTERNAL_STORE=1",
-			"KIZUNA_JOB_ID="+t.Name(), "KIZUNA_TIMEOUT=60s")
+			"KIZUNA_JOB_ID="+strings.ReplaceAll(t.Name(), "/", "-"))
 		cmd.Env = append(cmd.Env, env...)
 		outs[r], errs[r] = &syncWriter{w: new(bytes.Buffer)}, &syncWriter{w: new(bytes.Buffer)}
 		cmd.Stdout, cmd.Stderr = outs[r], errs[r]

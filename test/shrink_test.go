@@ -1,19 +1,12 @@
 package test
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kizuna-hpc/kizuna/rendezvous"
 )
 
 // TestShrinkProcesses: 8 ranks all-reduce in a loop with checked results;
@@ -22,10 +15,7 @@ import (
 // answers, renumbered densely in their old order. Over shared memory (the
 // default between processes of one host) and over TCP.
 func TestShrinkProcesses(t *testing.T) {
-	prog := filepath.Join(t.TempDir(), "faultprog")
-	if out, err := exec.Command("go", "build", "-o", prog, "./faultprog").CombinedOutput(); err != nil {
-		t.Fatalf("build faultprog: %v\n%s", err, out)
-	}
+	prog := buildProg(t, "./faultprog")
 	tests := []struct {
 		transport string
 	}{
@@ -69,34 +59,4 @@ func TestShrinkProcesses(t *testing.T) {
 			t.Logf("7 survivors shrank and ran 50 checked all-reduces within %v of the kill", time.Since(start))
 		})
 	}
-}
-
-// startProg starts n processes of prog as ranks against a store of the
-// test's own.
-func startProg(t *testing.T, prog string, n int, env []string, args ...string) ([]*exec.Cmd, []*syncWriter, []*syncWriter) {
-	t.Helper()
-	store, err := rendezvous.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	cmds := make([]*exec.Cmd, n)
-	outs := make([]*syncWriter, n)
-	errs := make([]*syncWriter, n)
-	for r := range n {
-		cmd := exec.Command(prog, args...)
-		cmd.Env = append(os.Environ(),
-			"KIZUNA_RANK="+strconv.Itoa(r), "KIZUNA_WORLD_SIZE="+strconv.Itoa(n),
-			"KIZUNA_MASTER_ADDR="+store.Addr(), "KIZUNA_EXTERNAL_STORE=1",
-			"KIZUNA_JOB_ID="+strings.ReplaceAll(t.Name(), "/", "-"))
-		cmd.Env = append(cmd.Env, env...)
-		outs[r], errs[r] = &syncWriter{w: new(bytes.Buffer)}, &syncWriter{w: new(bytes.Buffer)}
-		cmd.Stdout, cmd.Stderr = outs[r], errs[r]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds[r] = cmd
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
-	return cmds, outs, errs
 }

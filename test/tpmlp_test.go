@@ -4,35 +4,11 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// tpmlpBin is examples/tpmlp, built on first use next to the test's other
-// binaries.
-var tpmlpBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func buildTPMLP(t *testing.T) string {
-	t.Helper()
-	tpmlpBin.once.Do(func() {
-		tpmlpBin.path = filepath.Join(filepath.Dir(bins.kizuna), "tpmlp")
-		if out, err := exec.Command("go", "build", "-o", tpmlpBin.path, "../examples/tpmlp").CombinedOutput(); err != nil {
-			tpmlpBin.err = fmt.Errorf("go build ./examples/tpmlp: %v\n%s", err, out)
-		}
-	})
-	if tpmlpBin.err != nil {
-		t.Fatal(tpmlpBin.err)
-	}
-	return tpmlpBin.path
-}
 
 // parseLosses reads the "step N loss X" lines: one per step, in order, X
 // with at least 9 significant digits.
@@ -67,7 +43,7 @@ func parseLosses(t *testing.T, out string, steps int) []float64 {
 // the losses of `kizuna run -np 1 -- tpmlp -tp 1 -dp 1 -steps 50`, within
 // 1e-5 relative, at every step, for every layout; and the model learns.
 func TestTPMLP(t *testing.T) {
-	bin := buildTPMLP(t)
+	bin := buildProg(t, "../examples/tpmlp")
 	const steps = 50
 	args := func(tp, dp int) []string {
 		return []string{"-np", strconv.Itoa(tp * dp), "--", bin, "-tp", strconv.Itoa(tp), "-dp", strconv.Itoa(dp), "-steps", strconv.Itoa(steps)}
@@ -108,7 +84,7 @@ func TestTPMLP(t *testing.T) {
 // TestTPMLPBadLayout: a layout that does not fill the job fails on every
 // rank with a message naming it.
 func TestTPMLPBadLayout(t *testing.T) {
-	bin := buildTPMLP(t)
+	bin := buildProg(t, "../examples/tpmlp")
 	mark := newMark(t)
 	cmd, stdout, stderr := startRun(t, mark, "", "-np", "3", "--", bin, "-tp", "2", "-dp", "2")
 	err, ended := waitExit(cmd, 60*time.Second)
