@@ -1,11 +1,14 @@
 package shm
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/transport"
 )
 
 // TestProcStart: this process is alive with a stable start time; a child
@@ -101,5 +104,80 @@ func TestProcStatusStopped(t *testing.T) {
 			t.Fatalf("procStatus(SIGSTOPped child) = alive %v, stopped %v after 10s; want true, true", alive, stopped)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPeerGoneStopped: a link's stopped-peer check fails the link with
+// transport.ErrSilent only once the peer has been seen stopped for two
+// heartbeat intervals, never without a heartbeat, forgets a stop that
+// ended, and reports an exited peer (or one whose pid was reused) as exited.
+func TestPeerGoneStopped(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a child: %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	born, alive := procStart(pid)
+	if !alive {
+		t.Fatalf("procStart(child %d) = not alive; want alive", pid)
+	}
+	const hb = 20 * time.Millisecond
+	newLink := func(hb time.Duration, born uint64) *link {
+		return &link{e: &Endpoint{heartbeat: hb}, rank: 1, pid: pid, born: born, proc: newProcPath(pid)}
+	}
+	l, off := newLink(hb, born), newLink(0, born)
+	if err := l.peerGone(); err != nil {
+		t.Fatalf("peerGone(running peer) = %v; want nil", err)
+	}
+	if err := newLink(hb, born+1).peerGone(); err == nil {
+		t.Fatalf("peerGone(peer with another start time) = nil; want an error")
+	}
+	awaitStopped := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, _, stopped := procStatus(l.proc); stopped == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("procStatus(child).stopped != %v after 10s", want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	awaitStopped(true)
+	first := time.Now()
+	if err := l.peerGone(); err != nil {
+		t.Fatalf("peerGone(peer just seen stopped) = %v; want nil", err)
+	}
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(hb / 4)
+		err = l.peerGone()
+	}
+	if !errors.Is(err, transport.ErrSilent) {
+		t.Fatalf("peerGone(peer stopped for a while) = %v; want %v", err, transport.ErrSilent)
+	}
+	if d := time.Since(first); d < 2*hb {
+		t.Errorf("peerGone failed the link %v after the stop was seen; want at least %v", d, 2*hb)
+	}
+	if err := off.peerGone(); err != nil {
+		t.Errorf("peerGone(stopped peer, no heartbeat) = %v; want nil", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	awaitStopped(false)
+	if err := l.peerGone(); err != nil || l.stoppedSince.Load() != 0 {
+		t.Errorf("peerGone(resumed peer) = %v, stoppedSince %d; want nil, 0", err, l.stoppedSince.Load())
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if err := l.peerGone(); err == nil || errors.Is(err, transport.ErrSilent) {
+		t.Errorf("peerGone(exited peer) = %v; want an exit error, not %v", err, transport.ErrSilent)
 	}
 }
