@@ -117,8 +117,7 @@ func (c *Comm) queuedOps() []diag.FlightOp {
 		if sz := a.q.dt.Size(); sz > 0 {
 			op.Count = op.Bytes / int64(sz)
 		}
-		switch a.q.coll {
-		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
+		if reduces(a.q.coll) {
 			op.RedOp = a.q.op.String()
 		}
 		ops = append(ops, op)

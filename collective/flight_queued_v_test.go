@@ -2,6 +2,7 @@ package collective
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,5 +59,27 @@ func TestFlightQueuedSyncV(t *testing.T) {
 		if err := hh.Wait(ctx); err != nil {
 			t.Fatalf("handle %d: Wait() = %v", i, err)
 		}
+	}
+}
+
+// TestFlightRedOpV: a finished reduce-scatter-v is in the flight record
+// with its reduction op, as a reduce-scatter is.
+func TestFlightRedOpV(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	counts := []int{2, 3}
+	err := RunLocal(ctx, 2, func(ctx context.Context, c *Comm) error {
+		send := make([]float32, 5)
+		if err := ReduceScatterV(ctx, c, send, make([]float32, counts[c.Rank()]), counts, Max); err != nil {
+			return err
+		}
+		rec := c.Flight()
+		if last := rec.Last(); last == nil || last.Op != "reducescatterv" || last.RedOp != Max.String() {
+			return fmt.Errorf("rank %d: Flight().Last() = %+v; want the reducescatterv with RedOp %s", c.Rank(), last, Max)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
