@@ -136,6 +136,18 @@ func TestAbortInit(t *testing.T) {
 	t.Setenv("KIZUNA_TOKEN", "libkizuna-test")
 	done := make(chan error, 1)
 	go func() { done <- initialize(context.Background()) }()
+	// Wait until kz_init is under way (an abort before it starts would
+	// abort nothing), then give it time to return too soon.
+	for connecting := false; !connecting; {
+		select {
+		case err := <-done:
+			t.Fatalf("initialize() = %v before rank 1 came", err)
+		case <-time.After(time.Millisecond):
+		}
+		initAbort.mu.Lock()
+		connecting = initAbort.cancel != nil
+		initAbort.mu.Unlock()
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("initialize() = %v before rank 1 came", err)
