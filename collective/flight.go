@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"os"
 	"os/signal"
 	"slices"
@@ -485,7 +486,7 @@ func (o *observer) chose(coll schedule.Coll, bytes int64, a schedule.Algo) {
 	if o == nil {
 		return
 	}
-	k := choiceClass{coll, bitLen(bytes)}
+	k := choiceClass{coll, bits.Len64(uint64(max(bytes, 0)))}
 	if o.logged[k] || len(o.logged) >= maxPlans {
 		return
 	}
@@ -502,21 +503,13 @@ func (o *observer) chose(coll schedule.Coll, bytes int64, a schedule.Algo) {
 	o.c.log.Info("algorithm chosen", attrs...)
 }
 
-func bitLen(n int64) int {
-	l := 0
-	for n > 0 {
-		l++
-		n >>= 1
-	}
-	return l
-}
-
 // Flight returns a snapshot of the communicator's flight recorder: its last
 // operations (at most Config.FlightSize), oldest first, with the state of
 // the one running, followed by the asynchronous operations (and synchronous
 // calls behind them) still waiting in the communicator's queue, in state
-// "queued" with sequence number 0 (numbers are given when they start). It may be called from any goroutine, also while an
-// operation runs; the result is the caller's.
+// "queued" with sequence number 0 (numbers are given when they start). It
+// may be called from any goroutine, also while an operation runs; the
+// result is the caller's.
 func (c *Comm) Flight() FlightRecord { return c.flightRecord(diag.ReasonAPI) }
 
 func (c *Comm) flightRecord(reason string) diag.FlightRecord {
