@@ -73,7 +73,8 @@ type commMetrics struct {
 	serr error // from Serve, read after wg.Wait
 }
 
-// Latency buckets: 10 us to about 40 s, four per decade-ish (x4).
+// Latency buckets: 12 bounds from 10 us to about 42 s (10 us x 4^11), each
+// four times the last.
 var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 4, 12)
 
 func newCommMetrics(c *Comm) *commMetrics {
