@@ -240,12 +240,13 @@ func (c *Comm) Shrink(ctx context.Context) (*Comm, error) {
 // link has failed.
 func (c *Comm) knownLost() []bool {
 	failed := make([]bool, c.size)
+	err := c.Err()
 	var re *RemoteError
-	if err := c.Err(); errors.As(err, &re) && re.Lost >= 0 && re.Lost < c.size && re.Lost != c.rank {
+	if errors.As(err, &re) && re.Lost >= 0 && re.Lost < c.size && re.Lost != c.rank {
 		failed[re.Lost] = true
 	}
 	var pe *transport.PeerError
-	if err := c.Err(); errors.As(err, &pe) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	if errors.As(err, &pe) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		if i := c.commRank(pe.Peer); i >= 0 && i != c.rank {
 			failed[i] = true
 		}
