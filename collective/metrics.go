@@ -19,8 +19,21 @@ import (
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
-// Error kinds counted by kizuna_errors_total.
-var errorKinds = [...]string{"timeout", "peer_lost", "mismatch", "aborted", "closed", "cancelled", "other"}
+// Error kinds counted by kizuna_errors_total, indices of errorKinds.
+const (
+	kindTimeout = iota
+	kindPeerLost
+	kindMismatch
+	kindAborted
+	kindClosed
+	kindCancelled
+	kindOther
+)
+
+var errorKinds = [...]string{
+	kindTimeout: "timeout", kindPeerLost: "peer_lost", kindMismatch: "mismatch", kindAborted: "aborted",
+	kindClosed: "closed", kindCancelled: "cancelled", kindOther: "other",
+}
 
 // errorKind classifies a failed operation's error for the metrics.
 func errorKind(err error) int {
@@ -30,19 +43,19 @@ func errorKind(err error) int {
 	)
 	switch {
 	case errors.Is(err, ErrMismatch):
-		return 2
+		return kindMismatch
 	case errors.Is(err, ErrAborted):
-		return 3
+		return kindAborted
 	case errors.Is(err, ErrClosed):
-		return 4
+		return kindClosed
 	case errors.Is(err, context.DeadlineExceeded):
-		return 0
+		return kindTimeout
 	case errors.Is(err, context.Canceled):
-		return 5
+		return kindCancelled
 	case errors.As(err, &pe), errors.As(err, &re) && re.Lost >= 0:
-		return 1
+		return kindPeerLost
 	}
-	return 6
+	return kindOther
 }
 
 // commMetrics are a communicator's Prometheus metrics, on a registry of its
@@ -207,7 +220,7 @@ func (m *commMetrics) end(cl *call, d int64, err error) {
 	}
 	kind := errorKind(err)
 	m.errTotal[kind].Inc()
-	if kind == 1 {
+	if kind == kindPeerLost {
 		var oe *OpError
 		if errors.As(err, &oe) && oe.Peer >= 0 && oe.Peer < len(m.peerUp) && m.peerUp[oe.Peer] != nil {
 			m.peerUp[oe.Peer].Set(0)
