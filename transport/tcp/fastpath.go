@@ -100,6 +100,9 @@ type stream struct {
 	buf  []byte      // buf[r:w] is read and not yet consumed; guarded by tok
 	r, w int
 	hdr  transport.Header // header being delivered; guarded by tok
+	// inlined counts the frames inline readers delivered; guarded by tok
+	// (tests read it once the readers are done).
+	inlined uint64
 
 	c  *net.TCPConn
 	rc syscall.RawConn
@@ -375,6 +378,7 @@ func (e *endpoint) pumpInline(p *peer, s *sock, st *stream, r *transport.Recv) b
 				payload := st.buf[st.r+transport.HeaderSize : st.r+need]
 				st.r += need
 				e.mux.Deliver(&st.hdr, payload)
+				st.inlined++
 				if st.r == st.w {
 					st.r, st.w = 0, 0
 				}

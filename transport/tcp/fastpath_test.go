@@ -235,3 +235,91 @@ func TestSpinBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineReadsHappen checks that with a spin budget the waiting
+// goroutines really read frames themselves (the other tests here pass
+// through the reader goroutines as well), and never without one.
+func TestInlineReadsHappen(t *testing.T) {
+	tests := []struct {
+		spin       string
+		wantInline bool
+	}{
+		{"1ms", true},
+		{"0", false},
+	}
+	for _, tt := range tests {
+		t.Run("spin="+tt.spin, func(t *testing.T) {
+			inlineOn(t, tt.spin)
+			// Who reads a frame is up to timing: try a few times
+			// before calling none inline.
+			var n uint64
+			for range 5 {
+				if n += echoInline(t, 300); n > 0 || !tt.wantInline {
+					break
+				}
+			}
+			if got := n > 0; got != tt.wantInline {
+				t.Fatalf("spin = %s: %d frames read inline; want some: %v", tt.spin, n, tt.wantInline)
+			}
+		})
+	}
+}
+
+// echoInline exchanges rounds 64-byte frames between two fresh ranks,
+// checks every echo, and returns how many frames were read inline.
+func echoInline(t *testing.T, rounds int) uint64 {
+	t.Helper()
+	eps := connect(t, 2, ImplNet, 1, "inline-count")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { // rank 1 echoes every frame back
+		buf := make([]byte, 64)
+		for i := range rounds {
+			r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 0, Seq: uint64(i)}, Buf: buf}
+			if err := eps[1].Mux().Post(r); err != nil {
+				done <- err
+				return
+			}
+			if err := eps[1].Mux().Wait(ctx, r); err != nil {
+				done <- err
+				return
+			}
+			h := transport.Header{Kind: transport.KindP2P, Seq: uint64(i)}
+			if err := eps[1].Send(ctx, 0, &h, buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	in := make([]byte, 64)
+	for i := range rounds {
+		out := fill(64, i)
+		r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 1, Seq: uint64(i)}, Buf: in}
+		if err := eps[0].Mux().Post(r); err != nil {
+			t.Fatalf("Post(round %d) = %v", i, err)
+		}
+		h := transport.Header{Kind: transport.KindP2P, Seq: uint64(i)}
+		if err := eps[0].Send(ctx, 1, &h, out); err != nil {
+			t.Fatalf("Send(round %d) = %v", i, err)
+		}
+		if err := eps[0].Mux().Wait(ctx, r); err != nil {
+			t.Fatalf("Wait(round %d) = %v", i, err)
+		}
+		if !bytes.Equal(in, out) {
+			t.Fatalf("round %d: echo = %v; want %v", i, in, out)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("echo rank: %v", err)
+	}
+	var n uint64
+	for r, ep := range eps {
+		p := ep.(*endpoint).peers[1-r]
+		for _, s := range p.socks {
+			n += s.st.inlined
+		}
+	}
+	return n
+}
