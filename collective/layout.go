@@ -115,10 +115,12 @@ func (tc *topoConfig) buildLayout(info []topology.RankInfo) (*schedule.Layout, *
 
 // maxChooserRanks bounds the communicators whose automatic choice analyses
 // every algorithm's steps on the topology (topo.Chooser): the analysis of a
-// ring grows as ranks squared; at 256 ranks on torus:16x16 all seven
-// all-reduce algorithms took 0.6 s together on a loaded 2-core machine
-// (ring 0.1 s, multiring 0.4 s), paid once, on the first call of each
-// collective whose algorithm the cost model chooses.
+// ring grows as ranks squared. At 256 ranks on torus:16x16 (random:1) the
+// first all-reduce choice, which analyses every all-reduce algorithm, took
+// 0.15-0.16 s on a 2-core machine with load average 2.4
+// (go test -run '^$' -bench ChooserAtLimit -benchtime 1x -count 3
+// ./collective/), paid once, on the first call of each collective whose
+// algorithm the cost model chooses.
 const maxChooserRanks = 256
 
 // chooseOnTopology is the cost model's choice on a topology: each
