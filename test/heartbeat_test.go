@@ -53,6 +53,8 @@ func stoppedPeer(t *testing.T, transport string) {
 				t.Errorf("rank %d exited 0 while rank %d was stopped", r, victim)
 			case !strings.Contains(msg, fmt.Sprintf("rank %d", victim)):
 				t.Errorf("rank %d stderr = %q; want it to name rank %d", r, msg, victim)
+			case !strings.Contains(msg, "peer silent past the heartbeat timeout"):
+				t.Errorf("rank %d stderr = %q; want transport.ErrSilent (the heartbeat, not the timeout, found rank %d)", r, msg, victim)
 			case d > 30*time.Second:
 				t.Errorf("rank %d failed %v after the stop; want well before the 60 s timeout", r, d)
 			}
