@@ -89,8 +89,7 @@ func (e *RemoteError) Unwrap() error { return e.cause }
 func describe(h *transport.Header) string {
 	coll := schedule.Coll(h.Op)
 	s := fmt.Sprintf("%s(count=%d, %s", coll, h.Count, reduce.DType(h.DType))
-	switch coll {
-	case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
+	if reduces(coll) {
 		s += ", " + reduce.Op(h.RedOp).String()
 	}
 	switch coll {

@@ -159,16 +159,6 @@ func (f *flightRecorder) snapshot() []diag.FlightOp { return snapshotSlots(f.slo
 // snapshotP2P copies the recorder's sends and receives, oldest first.
 func (f *flightRecorder) snapshotP2P() []diag.FlightOp { return snapshotSlots(f.p2p, true) }
 
-// reduces reports whether coll combines values with a reduction op (which
-// the flight record then shows).
-func reduces(coll schedule.Coll) bool {
-	switch coll {
-	case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
-		return true
-	}
-	return false
-}
-
 // snapshotSlots copies the operations in slots, in sequence order, or in
 // order of start (byStart: sends and receives, numbered per peer and tag).
 func snapshotSlots(slots []flightSlot, byStart bool) []diag.FlightOp {

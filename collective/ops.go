@@ -334,11 +334,8 @@ func (c *Comm) execute(ctx context.Context, p *plan, cl *call) error {
 	if err != nil {
 		return err
 	}
-	if cl.op == reduce.Avg && len(cl.out) > 0 {
-		switch cl.coll {
-		case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
-			reduce.Finish(cl.op, cl.dt, cl.out, c.size)
-		}
+	if cl.op == reduce.Avg && len(cl.out) > 0 && reduces(cl.coll) {
+		reduce.Finish(cl.op, cl.dt, cl.out, c.size)
 	}
 	return nil
 }
@@ -436,4 +433,15 @@ func Available(coll schedule.Coll) []Algo {
 		}
 	}
 	return out
+}
+
+// reduces reports whether coll combines values with a reduction op: the
+// collectives that Avg finishes, mismatch messages name the op of, and the
+// flight record shows it for.
+func reduces(coll schedule.Coll) bool {
+	switch coll {
+	case schedule.AllReduce, schedule.Reduce, schedule.ReduceScatter, schedule.ReduceScatterV:
+		return true
+	}
+	return false
 }
