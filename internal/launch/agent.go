@@ -89,6 +89,9 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 		os.Getenv("KIZUNA_BIND_ADDR") == "" && os.Getenv("KIZUNA_IFNAME") == "" {
 		env = append(env, "KIZUNA_BIND_ADDR="+bind)
 	}
+	if v := procsVar(env, hostProcs(), len(sp.Ranks)); v != "" {
+		env = append(env, v) // gomaxprocs.go
+	}
 	specs := make([]rankSpec, len(sp.Ranks))
 	for i, r := range sp.Ranks {
 		specs[i] = rankSpec{Rank: r.Rank, Env: append(env[:len(env):len(env)], r.Env...)}

@@ -47,21 +47,23 @@
 // A side that finds the ring empty (consumer) or full (producer) checks the
 // other side's counter a few times, then yields its processor, to the other
 // goroutines of its process and (sched_yield) to other processes, for up to
-// 100 microseconds, then sleeps on a futex (on Linux) on the counter it
-// waits for, after setting a waiting flag that the other side checks after
-// each publication to know it must wake it. It does not spin: with more
-// ranks than cores, spinning starves the rank that would make progress,
-// while a sleep costs a wake-up. A sleeping side wakes at least every
-// WakeInterval to check whether the link was closed, the peer process
-// exited, or (for a sender) its context ended.
+// 100 microseconds, then sleeps on its doorbell, after setting a waiting
+// flag that the other side checks after each publication to know it must
+// ring it. It does not spin: with more ranks than cores, spinning starves
+// the rank that would make progress, while a sleep costs a wake-up. A
+// sleeping side wakes at least every WakeInterval to check whether the link
+// was closed, the peer process exited, or (for a sender) its context ended.
 //
-// A sleeping reader goroutine keeps its P (Go's processor) while it is in
-// the futex system call, and the runtime takes it back only after a while
-// (up to milliseconds); with fewer Ps than sleeping readers plus the
-// application's goroutine, that goroutine can wait that long to run. So
-// Connect raises GOMAXPROCS to the number of ranks on the host when it is
-// lower, unless the GOMAXPROCS environment variable sets it (the process
-// then keeps the value the user chose).
+// Each ring has two doorbells, one per side: named pipes (FIFOs) created
+// next to the segment (same secret name plus ".c" or ".p", mode 0600),
+// opened by both processes and unlinked with it. A sleeper reads a byte
+// from its bell with a deadline through the Go runtime's netpoller, so it
+// parks like a goroutine waiting on a socket and holds no P (Go's
+// processor) while it sleeps; the other side writes a byte per sleeper. (A
+// futex sleep, used before, keeps its P for the whole system call, so a
+// process needed more Ps than sleeping readers; the doorbells leave
+// GOMAXPROCS to the user or the launcher.) Elsewhere than on Linux a
+// sleeping side polls its counter every 50 microseconds instead.
 //
 // # Failure
 //

@@ -256,10 +256,7 @@ func (p *Prepared) release() {
 // Connect opens the rings this rank writes to (created by its peers' Prepare),
 // checks that every peer holds the token, removes the segment files, and
 // returns the endpoint, which delivers every frame into mux (shared with
-// other transports, if any). It raises the process's GOMAXPROCS to the
-// number of ranks it links plus one when lower, unless the GOMAXPROCS
-// environment variable is set (see the package documentation, Waiting).
-// It returns when every link is up, or with an error naming the ranks
+// other transports, if any). It returns when every link is up, or with an error naming the ranks
 // still missing when ctx ends. Either way, no segment file this rank
 // created or opened is left named.
 func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, error) {
@@ -312,8 +309,9 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			in:   in,
 		}
 		l.proc = newProcPath(l.pid)
-		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load()}
-		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load()}
+		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell}}
+		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell}}
+		l.loopW = waiter{b: in.consBell}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
 	}
@@ -326,7 +324,6 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 	if len(cfg.Peers) == cfg.Size-1 && inlineReads(cfg.Inline) {
 		mux.SetPoller(e.poll) // the Mux is this endpoint's alone
 	}
-	ensureProcs(len(cfg.Peers) + 1)
 	return e, nil
 }
 
@@ -448,6 +445,7 @@ type link struct {
 	inGone bool // in is unmapped
 
 	inline atomic.Int32 // receivers polling in now (poll.go)
+	loopW  waiter       // the reader goroutine's sleeper while it waits for a frame (no rmu)
 
 	failOnce sync.Once
 	err      atomic.Pointer[error] // set once the link failed
@@ -625,9 +623,13 @@ func (e *Endpoint) fail(l *link, err error) {
 
 // wake wakes every sleeper on s, in either process.
 func wake(s *segment) {
-	futexWake(s.headWord)
-	futexWake(s.tailWord)
+	s.consBell.ring(wakeAll)
+	s.prodBell.ring(wakeAll)
 }
+
+// wakeAll is more than the sleepers one side of a ring can have (two on the
+// consumer's: the reader goroutine and an inline reader).
+const wakeAll = 4
 
 // payloadReader is the stream DeliverFrom reads a payload from: the ring.
 // A failed read fails the link before DeliverFrom can complete a receive
@@ -697,7 +699,7 @@ func awaitData(l *link, check checkFunc) error {
 	if s.head.Load() != t {
 		return nil
 	}
-	_, err := await(s.head, t, s.consWait, s.headWord, check)
+	_, err := await(s.head, t, s.consWait, &l.loopW, check)
 	return err
 }
 

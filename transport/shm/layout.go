@@ -32,16 +32,6 @@ const (
 	macSize  = 32
 )
 
-// lowWord is the offset of the low 32 bits within a uint64 counter, on which
-// futexes wait.
-var lowWord = func() uintptr {
-	x := uint64(1)
-	if *(*byte)(unsafe.Pointer(&x)) == 1 {
-		return 0
-	}
-	return 4
-}()
-
 // segment is one mapped ring file.
 type segment struct {
 	path string
@@ -54,7 +44,10 @@ type segment struct {
 	prodClosed, consClosed  *atomic.Uint32
 	attached                *atomic.Uint32
 	magic                   *atomic.Uint64
-	headWord, tailWord      *uint32 // futex words: the low halves of head and tail
+	// consBell wakes the consumer (the producer rings it), prodBell the
+	// producer: FIFOs at path+".c" and path+".p", created with the
+	// segment and unlinked with it.
+	consBell, prodBell *bell
 	creatorPid, creatorBorn *atomic.Uint64
 	openerPid, openerBorn   *atomic.Uint64
 	creatorMAC, openerMAC   []byte
@@ -78,8 +71,6 @@ func newSegment(path string, mem []byte) *segment {
 		consClosed:  u32(mem, offConsClosed),
 		attached:    u32(mem, offAttached),
 		magic:       u64(mem, offMagic),
-		headWord:    (*uint32)(unsafe.Pointer(&mem[offHead+lowWord])),
-		tailWord:    (*uint32)(unsafe.Pointer(&mem[offTail+lowWord])),
 		creatorPid:  u64(mem, offCreatorPid),
 		creatorBorn: u64(mem, offCreatorBorn),
 		openerPid:   u64(mem, offOpenerPid),

@@ -10,7 +10,8 @@ import (
 // times, then yields its processor, to the other goroutines of its process
 // (a reader goroutine waiting here holds a P) and, with sched_yield, to
 // other processes (the peer may be waiting for this core), until yieldTime
-// has passed since it began to wait; then it sleeps on a futex. The values
+// has passed since it began to wait; then it sleeps on its bell
+// (bell_linux.go). The values
 // were chosen by measurement (see docs/performance.md, "Shared memory
 // transport"): on this 2-core machine, spinning for 5 or 50 microseconds
 // first, or yielding only to goroutines, or only to processes, made an 8-byte
@@ -37,8 +38,9 @@ const PublishBytes = 64 << 10
 type checkFunc func(slow bool) error
 
 // await waits until counter no longer holds old, and returns its new value.
-// flag is this side's waiting flag, word the futex word of counter.
-func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32, check checkFunc) (uint64, error) {
+// flag is this side's waiting flag, w its sleeper on the bell the other
+// side rings after it stores counter.
+func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, w *waiter, check checkFunc) (uint64, error) {
 	for range spinLoads {
 		if v := counter.Load(); v != old {
 			return v, nil
@@ -70,7 +72,7 @@ func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32
 			flag.Add(^uint32(0))
 			return v, nil
 		}
-		futexWait(word, uint32(old), WakeInterval)
+		w.sleep(counter, old, WakeInterval)
 		flag.Add(^uint32(0))
 		if v := counter.Load(); v != old {
 			return v, nil
@@ -78,11 +80,12 @@ func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, word *uint32
 	}
 }
 
-// publish stores v in counter and wakes the other side if it sleeps on it.
-func publish(counter *atomic.Uint64, v uint64, flag *atomic.Uint32, word *uint32) {
+// publish stores v in counter and rings b, once per sleeper, if the other
+// side sleeps on it.
+func publish(counter *atomic.Uint64, v uint64, flag *atomic.Uint32, b *bell) {
 	counter.Store(v)
-	if flag.Load() != 0 {
-		futexWake(word)
+	if n := flag.Load(); n != 0 {
+		b.ring(n)
 	}
 }
 
@@ -92,6 +95,7 @@ type producer struct {
 	seg  *segment
 	head uint64 // bytes written; == seg.head between frames
 	tail uint64 // the consumer's position as last read
+	w    waiter // sleeps on seg.prodBell
 }
 
 // write copies b into the ring, waiting for room with check. It publishes
@@ -110,8 +114,8 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 			if free = size - (p.head - p.tail); free == 0 {
 				// The consumer must see everything written (a header
 				// written without flush) before it can make room.
-				publish(s.head, p.head, s.consWait, s.headWord)
-				t, err := await(s.tail, p.tail, s.prodWait, s.tailWord, check)
+				publish(s.head, p.head, s.consWait, s.consBell)
+				t, err := await(s.tail, p.tail, s.prodWait, &p.w, check)
 				if err != nil {
 					return done, err
 				}
@@ -125,11 +129,11 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 		done += int(n)
 		p.head += n
 		if done < len(b) {
-			publish(s.head, p.head, s.consWait, s.headWord)
+			publish(s.head, p.head, s.consWait, s.consBell)
 		}
 	}
 	if flush {
-		publish(s.head, p.head, s.consWait, s.headWord)
+		publish(s.head, p.head, s.consWait, s.consBell)
 	}
 	return done, nil
 }
@@ -141,6 +145,7 @@ type consumer struct {
 	seg  *segment
 	tail uint64 // bytes read
 	head uint64 // the producer's position as last read
+	w    waiter // sleeps on seg.consBell
 }
 
 // read copies up to len(b) bytes (at least one, len(b) > 0) out of the
@@ -150,7 +155,7 @@ func (c *consumer) read(b []byte, check checkFunc) (int, error) {
 	if c.head == c.tail {
 		c.head = s.head.Load()
 		if c.head == c.tail {
-			h, err := await(s.head, c.tail, s.consWait, s.headWord, check)
+			h, err := await(s.head, c.tail, s.consWait, &c.w, check)
 			if err != nil {
 				return 0, err
 			}
@@ -162,7 +167,7 @@ func (c *consumer) read(b []byte, check checkFunc) (int, error) {
 	n := min(uint64(len(b)), c.head-c.tail, size-off)
 	copy(b, s.data[off:off+n])
 	c.tail += n
-	publish(s.tail, c.tail, s.prodWait, s.tailWord)
+	publish(s.tail, c.tail, s.prodWait, s.prodBell)
 	return int(n), nil
 }
 
@@ -185,7 +190,7 @@ func (c *consumer) peek(b []byte) bool {
 // skip consumes n bytes that peek has shown, and publishes the new tail.
 func (c *consumer) skip(n int) {
 	c.tail += uint64(n)
-	publish(c.seg.tail, c.tail, c.seg.prodWait, c.seg.tailWord)
+	publish(c.seg.tail, c.tail, c.seg.prodWait, c.seg.prodBell)
 }
 
 // readFull fills b, as io.ReadFull.

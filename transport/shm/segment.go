@@ -27,7 +27,18 @@ func createSegment(path string, ringBytes int) (*segment, error) {
 		_ = syscall.Unlink(path)
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
 	}
-	return newSegment(path, mem), nil
+	s := newSegment(path, mem)
+	// The bells exist before the creator sets the magic, so an opener that
+	// sees the magic finds them.
+	if s.consBell, err = createBell(path + ".c"); err == nil {
+		s.prodBell, err = createBell(path + ".p")
+	}
+	if err != nil {
+		s.unlink()
+		s.unmap()
+		return nil, err
+	}
+	return s, nil
 }
 
 // openSegment maps an existing segment created by a rank of this user for a
@@ -69,21 +80,40 @@ func openSegment(path string, ringBytes int) (*segment, error) {
 		s.unmap()
 		return nil, fmt.Errorf("shm: %s has a ring of %d bytes, want %d", path, got, ringBytes)
 	}
+	if s.consBell, err = openBell(path + ".c"); err == nil {
+		s.prodBell, err = openBell(path + ".p")
+	}
+	if err != nil {
+		s.unmap()
+		if errors.Is(err, errNotReady) {
+			// The creator made them before setting the magic: gone
+			// means its names were removed under it.
+			err = fmt.Errorf("shm: %s: its doorbells are missing", path)
+		}
+		return nil, err
+	}
 	return s, nil
 }
 
-// unlink removes the segment's name, once; a name already gone is fine.
+// unlink removes the segment's name and its bells', once; names already
+// gone are fine.
 func (s *segment) unlink() {
 	if s.unlinked {
 		return
 	}
 	s.unlinked = true
 	_ = syscall.Unlink(s.path)
+	_ = syscall.Unlink(s.path + ".c")
+	_ = syscall.Unlink(s.path + ".p")
 }
 
+// unmap releases the mapping and closes the bells.
 func (s *segment) unmap() {
 	if s.mem != nil {
 		_ = syscall.Munmap(s.mem)
 		s.mem, s.data = nil, nil
 	}
+	s.consBell.close()
+	s.prodBell.close()
+	s.consBell, s.prodBell = nil, nil
 }
