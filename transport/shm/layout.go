@@ -39,15 +39,15 @@ type segment struct {
 	data []byte // the ring, mem[ctlSize:]
 	mask uint64 // len(data)-1
 
-	head, tail              *atomic.Uint64
-	consWait, prodWait      *atomic.Uint32
-	prodClosed, consClosed  *atomic.Uint32
-	attached                *atomic.Uint32
-	magic                   *atomic.Uint64
+	head, tail             *atomic.Uint64
+	consWait, prodWait     *atomic.Uint32
+	prodClosed, consClosed *atomic.Uint32
+	attached               *atomic.Uint32
+	magic                  *atomic.Uint64
 	// consBell wakes the consumer (the producer rings it), prodBell the
 	// producer: FIFOs at path+".c" and path+".p", created with the
 	// segment and unlinked with it.
-	consBell, prodBell *bell
+	consBell, prodBell      *bell
 	creatorPid, creatorBorn *atomic.Uint64
 	openerPid, openerBorn   *atomic.Uint64
 	creatorMAC, openerMAC   []byte

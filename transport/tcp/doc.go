@@ -46,8 +46,9 @@
 // receive buffer, or into pooled unexpected buffers taken as the bytes
 // arrive. With ImplNet on Linux the reader reads up to 4 KiB at a frame
 // boundary, so a small frame takes one read system call, and a goroutine
-// waiting for a small receive reads the socket itself for up to
-// KIZUNA_TCP_SPIN before it sleeps (fastpath.go). Readers never wait for the application, so a sender's writes block
+// waiting for a receive reads the socket itself for up to KIZUNA_TCP_SPIN
+// before it sleeps, a large frame of its own straight into its buffer
+// (fastpath.go). Socket reads and writes are non-blocking raw system calls. Readers never wait for the application, so a sender's writes block
 // only while data is in flight; the memory held for frames that arrive
 // before their receives is bounded by the protocol above, not here.
 //

@@ -32,11 +32,17 @@ import (
 // every frame costs the waiting goroutine a park and a wake-up on top of
 // the reader's own: the reader is woken by the poller, reads the frame and
 // hands it over through the receive's channel. With a spin budget, a
-// goroutine waiting in Mux.Wait for a small receive (at most inlineMax
-// bytes) from a TCP peer reads the peer's sockets itself, without
-// blocking, yielding the processor between attempts, for up to the
-// budget, and only then parks and leaves the socket to the reader
-// goroutine. Only a process with one TCP endpoint (one rank) spins: ranks
+// goroutine waiting in Mux.Wait for a receive from a TCP peer reads the
+// peer's sockets itself, without blocking, yielding the processor between
+// attempts, for up to the budget, and only then parks and leaves the
+// socket to the reader goroutine. Small frames (of any receive) are
+// assembled in the read-ahead buffer; when the next frame is larger and
+// is the waiting receive's own, its payload is read straight into the
+// receive's buffer (inlineSource), with blocking reads once the budget has
+// passed since the frame began. Spinning also keeps the core from going
+// idle: on a virtual machine a halted vCPU takes tens of microseconds to
+// wake for the next frame, which the reader goroutine's netpoller wait
+// pays on every frame. Only a process with one TCP endpoint (one rank) spins: ranks
 // that share a process would take the processor from each other.
 //
 // The two share each socket's byte stream through a token (stream.tok):
@@ -67,7 +73,7 @@ const EnvSpin = "KIZUNA_TCP_SPIN"
 
 const (
 	// inlineMax is the largest payload the inline reader assembles in the
-	// read-ahead buffer, and the largest receive it polls for.
+	// read-ahead buffer.
 	inlineMax = 16 << 10
 	// boundaryRead is how much is read at a frame boundary, where the
 	// next frame's length is unknown: the header and up to 4 KiB of what
@@ -127,6 +133,8 @@ type stream struct {
 	watch watchReader   // blocking reads of the reader goroutine
 	prd   payloadReader // payloads for DeliverFrom: buffer first, then watch
 	src   bufSource
+	iprd  payloadReader // an inline reader's own large payload (pumpInline)
+	isrc  inlineSource
 }
 
 func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
@@ -137,16 +145,18 @@ func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
 	st := &stream{buf: make([]byte, streamBuf), c: c, rc: rc, wake: make(chan struct{}, 1)}
 	st.ctlFn = st.readFD
 	st.waitFn = st.waitRead
-	st.watch = watchReader{rd: c, s: s}
+	st.watch = watchReader{rd: newRawReader(rc), s: s}
 	st.src = bufSource{st: st}
 	st.prd = payloadReader{e: e, p: p, rd: &st.src}
+	st.isrc = inlineSource{st: st, spin: e.spin}
+	st.iprd = payloadReader{e: e, p: p, rd: &st.isrc}
 	return st, nil
 }
 
 // readFD is one non-blocking read of the socket into st.dst.
 func (st *stream) readFD(fd uintptr) {
 	for {
-		n, err := syscall.Read(int(fd), st.dst)
+		n, err := rawRead(fd, st.dst)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -240,6 +250,41 @@ func (b *bufSource) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return st.watch.Read(p)
+}
+
+// inlineSource serves the payload of the waiting goroutine's own large
+// frame (pumpInline): from the read-ahead buffer, then with non-blocking
+// reads straight into the receive buffer, yielding between attempts while
+// the rest is on its way, and once the spin budget has passed since the
+// frame began, with the reader goroutine's blocking reads (the netpoller
+// parks the goroutine; it holds the token, as the reader goroutine would
+// while it reads a payload). The token is held.
+type inlineSource struct {
+	st    *stream
+	spin  time.Duration
+	start time.Time
+}
+
+func (b *inlineSource) Read(p []byte) (int, error) {
+	st := b.st
+	if st.r < st.w {
+		n := copy(p, st.buf[st.r:st.w])
+		st.r += n
+		return n, nil
+	}
+	for {
+		n, err := st.readNB(p)
+		if n > 0 || err != errAgain {
+			if err == nil && n == 0 {
+				err = io.EOF
+			}
+			return n, err
+		}
+		if time.Since(b.start) > b.spin {
+			return st.watch.Read(p)
+		}
+		osYield()
+	}
 }
 
 // streamLoop is readLoop for an ImplNet socket with a stream.
@@ -372,7 +417,25 @@ func (e *endpoint) pumpInline(p *peer, s *sock, st *stream, r *transport.Recv) b
 			}
 			need = transport.HeaderSize + int(st.hdr.Len)
 			if need > len(st.buf) {
-				return false
+				if st.hdr.Key() != r.Key {
+					return false // another receive's: the reader goroutine's
+				}
+				// r's own large frame: read its payload here, straight
+				// into r's buffer (inlineSource).
+				st.r += transport.HeaderSize
+				st.isrc.start = time.Now()
+				err := e.mux.DeliverFrom(&st.hdr, &st.iprd)
+				if st.r == st.w {
+					st.r, st.w = 0, 0
+				}
+				if err != nil {
+					if !e.closed.Load() {
+						e.fail(p, err)
+					}
+					return false
+				}
+				st.inlined++
+				continue
 			}
 			if avail >= need {
 				payload := st.buf[st.r+transport.HeaderSize : st.r+need]
@@ -418,7 +481,7 @@ func (e *endpoint) poll(r *transport.Recv) {
 	if p == nil || p.socks[0].st == nil {
 		return
 	}
-	if e.spin <= 0 || len(r.Buf) > inlineMax || (liveEndpoints.Load() > 1 && !spinShared.Load()) {
+	if e.spin <= 0 || (liveEndpoints.Load() > 1 && !spinShared.Load()) {
 		// Not read inline: a reader goroutine on stand-by must not
 		// make this receive wait for its timeout.
 		for _, s := range p.socks {
@@ -537,7 +600,75 @@ var spinShared atomic.Bool
 
 // osYield gives the processor to another runnable thread, if any: on a
 // loaded machine the peer this rank waits for may need it.
-func osYield() { syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
+func osYield() { syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// Raw system calls. Every read and write of a socket here is
+// non-blocking (the netpoller does the waiting), so it needs none of
+// what syscall.Syscall does around a call that may block: handing the P
+// to another thread if the call lasts, and, on the way in, waking the
+// runtime's monitor thread when it sleeps, which it does whenever the
+// process was idle, that is before nearly every frame of a rank that
+// waits for its peers (a futex wake-up, 5% of the CPU time of a 64 KiB
+// all-reduce at np=2 in perf). The copy of a large payload runs
+// on the P it started on.
+
+// rawRead is read(2) of fd into b as a raw system call.
+func rawRead(fd uintptr, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// rawReader is the reader goroutine's blocking read of a socket: rawRead
+// while data is there, the netpoller while it is not (rc.Read). Its
+// method value is made once, so a read allocates nothing.
+type rawReader struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	dst []byte
+	n   int
+	err error
+}
+
+func newRawReader(rc syscall.RawConn) *rawReader {
+	r := &rawReader{rc: rc}
+	r.fn = r.read
+	return r
+}
+
+func (r *rawReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	r.dst = b
+	err := r.rc.Read(r.fn)
+	r.dst = nil
+	if err != nil {
+		return 0, err
+	}
+	return r.n, r.err
+}
+
+func (r *rawReader) read(fd uintptr) bool {
+	for {
+		n, err := rawRead(fd, r.dst)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false // wait for the socket
+		case err != nil:
+			r.n, r.err = 0, err
+		case n == 0:
+			r.n, r.err = 0, io.EOF
+		default:
+			r.n, r.err = n, nil
+		}
+		return true
+	}
+}
 
 // fastWrite is the state of netLink.tryWrite, kept in the link so that a
 // write allocates nothing.
@@ -571,7 +702,7 @@ func (w *fastWrite) writev(fd uintptr) bool {
 		n++
 	}
 	for {
-		r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
+		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
 		if errno == syscall.EINTR {
 			continue
 		}

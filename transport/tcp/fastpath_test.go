@@ -242,39 +242,44 @@ func TestSpinBudget(t *testing.T) {
 func TestInlineReadsHappen(t *testing.T) {
 	tests := []struct {
 		spin       string
+		size       int
 		wantInline bool
 	}{
-		{"1ms", true},
-		{"0", false},
+		{"1ms", 64, true},
+		{"0", 64, false},
+		// Larger than the read-ahead buffer: the waiting goroutine
+		// reads the payload straight into its receive (inlineSource).
+		{"1ms", 3*streamBuf + 5, true},
+		{"0", 3*streamBuf + 5, false},
 	}
 	for _, tt := range tests {
-		t.Run("spin="+tt.spin, func(t *testing.T) {
+		t.Run(fmt.Sprintf("spin=%s/size=%d", tt.spin, tt.size), func(t *testing.T) {
 			inlineOn(t, tt.spin)
 			// Who reads a frame is up to timing: try a few times
 			// before calling none inline.
 			var n uint64
 			for range 5 {
-				if n += echoInline(t, 300); n > 0 || !tt.wantInline {
+				if n += echoInline(t, 300, tt.size); n > 0 || !tt.wantInline {
 					break
 				}
 			}
 			if got := n > 0; got != tt.wantInline {
-				t.Fatalf("spin = %s: %d frames read inline; want some: %v", tt.spin, n, tt.wantInline)
+				t.Fatalf("spin = %s, %d B: %d frames read inline; want some: %v", tt.spin, tt.size, n, tt.wantInline)
 			}
 		})
 	}
 }
 
-// echoInline exchanges rounds 64-byte frames between two fresh ranks,
-// checks every echo, and returns how many frames were read inline.
-func echoInline(t *testing.T, rounds int) uint64 {
+// echoInline exchanges rounds frames of size bytes between two fresh
+// ranks, checks every echo, and returns how many frames were read inline.
+func echoInline(t *testing.T, rounds, size int) uint64 {
 	t.Helper()
 	eps := connect(t, 2, ImplNet, 1, "inline-count")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { // rank 1 echoes every frame back
-		buf := make([]byte, 64)
+		buf := make([]byte, size)
 		for i := range rounds {
 			r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 0, Seq: uint64(i)}, Buf: buf}
 			if err := eps[1].Mux().Post(r); err != nil {
@@ -293,9 +298,9 @@ func echoInline(t *testing.T, rounds int) uint64 {
 		}
 		done <- nil
 	}()
-	in := make([]byte, 64)
+	in := make([]byte, size)
 	for i := range rounds {
-		out := fill(64, i)
+		out := fill(size, i)
 		r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 1, Seq: uint64(i)}, Buf: in}
 		if err := eps[0].Mux().Post(r); err != nil {
 			t.Fatalf("Post(round %d) = %v", i, err)
