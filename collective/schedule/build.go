@@ -31,7 +31,11 @@ func Available(c Coll) []Algo {
 		return []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling, Torus, Hierarchical, Swing, MultiRing}
 	case Broadcast, Reduce:
 		return []Algo{Ring, Tree}
-	case AllGather, ReduceScatter, AllToAll, Gather, Scatter, Barrier:
+	case AllGather:
+		return []Algo{Ring, RecursiveDoubling}
+	case ReduceScatter:
+		return []Algo{Ring, HalvingDoubling}
+	case AllToAll, Gather, Scatter, Barrier:
 		return []Algo{Ring}
 	}
 	return nil
@@ -122,6 +126,10 @@ func Build(p Params) (*Schedule, error) {
 		b.multiRing()
 	case p.Algo == Tree:
 		b.tree()
+	case p.Algo == HalvingDoubling && p.Coll == ReduceScatter:
+		b.halvingReduceScatter() // blocks.go
+	case p.Algo == RecursiveDoubling && p.Coll == AllGather:
+		b.doublingAllGather() // blocks.go
 	case p.Algo == HalvingDoubling:
 		b.halvingDoubling()
 	case p.Algo == RecursiveDoubling:
@@ -153,6 +161,13 @@ func checkTags(p Params) error {
 		need = 4 * c((n+1)/2)
 	case HalvingDoubling, RecursiveDoubling:
 		need, lim = c(n), 1<<phaseBits
+		if p.Coll == AllGather || p.Coll == ReduceScatter {
+			// blocks.go: at most p/2 blocks a round; the ring otherwise.
+			need = c(n * (size / 2))
+			if !pow2(p.Size) {
+				need, lim = (size-1)*c(n), tagLimit
+			}
+		}
 	case Torus, Hierarchical, Swing:
 		// A ring level of k uses (k-1)·C(n/k) <= C(n)+k tags a phase, a
 		// swing level lg k·C(n).

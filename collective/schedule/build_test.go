@@ -15,8 +15,8 @@ func TestAvailable(t *testing.T) {
 		{AllReduce, []Algo{Ring, Tree, HalvingDoubling, RecursiveDoubling, Torus, Hierarchical, Swing, MultiRing}},
 		{Broadcast, []Algo{Ring, Tree}},
 		{Reduce, []Algo{Ring, Tree}},
-		{AllGather, []Algo{Ring}},
-		{ReduceScatter, []Algo{Ring}},
+		{AllGather, []Algo{Ring, RecursiveDoubling}},
+		{ReduceScatter, []Algo{Ring, HalvingDoubling}},
 		{AllToAll, []Algo{Ring}},
 		{Gather, []Algo{Ring}},
 		{Scatter, []Algo{Ring}},
@@ -165,6 +165,14 @@ func TestScratchBounds(t *testing.T) {
 			return c.p / 2 * n
 		case c.algo == Ring && (c.coll == Gather || c.coll == Scatter):
 			return 2 * n
+		case c.algo == HalvingDoubling && c.coll == ReduceScatter:
+			if pow2(c.p) {
+				return c.p / 2 * n // the kept half, p/2 blocks
+			}
+			if c.inplace && c.p > 3 { // the ring's
+				return 2 * n
+			}
+			return n
 		case c.algo == Tree && c.coll == Reduce, c.algo == RecursiveDoubling:
 			return n
 		}

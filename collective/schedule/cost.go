@@ -36,7 +36,9 @@ type Costs struct {
 //	Reduce        ring   (p-1)a + n(b+g)                           (pipelined chain)
 //	              tree   (lg p)a + n(b+g)                          (Sanders et al.)
 //	AllGather     ring   (p-1)(a + nb)
+//	              rd     (lg p)a + (p-1)nb      p a power of two; else as ring
 //	ReduceScatter ring   (p-1)(a + n(b+g))
+//	              hd     (lg p)a + (p-1)n(b+g)  p a power of two; else as ring
 //	AllToAll      ring   (p-1)(a + nb)                             (pairwise exchange)
 //	Gather        ring   (p-1)(a + nb)                             (pipelined chain)
 //	Scatter       ring   (p-1)(a + nb)                             (pipelined chain)
@@ -89,8 +91,16 @@ func Estimate(c Coll, a Algo, bytes int64, size int, k Costs) float64 {
 		}
 		return (p-1)*al + n*(be+ga)
 	case ReduceScatter:
+		if a == HalvingDoubling && pow2(size) {
+			return lg*al + (p-1)*n*(be+ga)
+		}
 		return (p - 1) * (al + n*(be+ga))
-	case AllGather, AllToAll, Gather, Scatter:
+	case AllGather:
+		if a == RecursiveDoubling && pow2(size) {
+			return lg*al + (p-1)*n*be
+		}
+		return (p - 1) * (al + n*be)
+	case AllToAll, Gather, Scatter:
 		return (p - 1) * (al + n*be)
 	case Barrier:
 		return 2 * p * al

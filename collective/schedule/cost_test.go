@@ -79,7 +79,13 @@ func TestChoose(t *testing.T) {
 		{Broadcast, 1 << 20, 16, nil, Tree},
 		{Broadcast, 1 << 20, 16, noTree, Ring},
 		{Broadcast, 100, 2, nil, Ring}, // tie: the smaller Algo wins
-		{AllGather, 100, 8, nil, Ring},
+		// 8 ranks: log2 8 = 3 rounds against the ring's 7 for the
+		// same bytes; on 6 the logarithmic schedules are the ring.
+		{AllGather, 100, 8, nil, RecursiveDoubling},
+		{AllGather, 100, 6, nil, Ring},
+		{AllGather, 100, 8, func(c Coll, a Algo) bool { return a == Ring }, Ring},
+		{ReduceScatter, 1 << 20, 4, nil, HalvingDoubling},
+		{ReduceScatter, 1 << 20, 12, nil, Ring},
 		{AllGather, 100, 8, none, AlgoAuto},
 		{SendRecv, 100, 8, nil, AlgoAuto},
 	}

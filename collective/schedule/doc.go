@@ -104,6 +104,12 @@
 //	                     chunks; sends 2(q-1)/q·n (plus n each way when folded).
 //	rd    AllReduce      fold, then lg q full-buffer exchanges of C(n) steps
 //	                     each; sends lg q·n.
+//	      AllGather      p a power of two: lg p rounds, round j exchanging the
+//	                     2^j blocks gathered so far with rank r^2^j; sends
+//	                     (p-1)n. Other p: the ring schedule (blocks.go).
+//	hd    ReduceScatter  p a power of two: lg p recursive-halving rounds
+//	                     (p/2, p/4, ..., 1 blocks); sends and reduces (p-1)n.
+//	                     Other p: the ring schedule.
 //
 // The topology-aware AllReduce algorithms read Params.Layout (see Layout,
 // Needs, AvailableOn); Ring reads Layout.Ring when given, for every
@@ -175,6 +181,7 @@
 //	Reduce         ring  summed once at the root, in chain order
 //	Reduce         tree  summed once at the root, in tree order
 //	ReduceScatter  ring  each block summed once, at its destination, in ring order
+//	ReduceScatter  hd    each block summed once, at its destination, pairwise by halving
 //
 // The tests check this symbolically (the association tree of every element
 // on every rank, for every algorithm, over chunk sizes and in-place).
@@ -193,6 +200,8 @@
 //	hd    AllReduce       0
 //	torus, hier, swing, multiring  AllReduce  0
 //	rd    AllReduce       n (0 when q = 2 and the rank starts out of place)
+//	rd    AllGather       0
+//	hd    ReduceScatter   p/2·n when p is a power of two (the kept half); else the ring's
 //
 // # References
 //
