@@ -345,7 +345,7 @@ func (c *Comm) execute(ctx context.Context, p *plan, cl *call) error {
 const maxPlans = 256
 
 // chooseAlgo applies, in order of precedence: the per-call option,
-// KIZUNA_ALGO (Config.Algo), the cost model.
+// KIZUNA_ALGO (Config.Algo), a measured rule (measured.go), the cost model.
 func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error) {
 	if forced != schedule.AlgoAuto {
 		if c.layout == nil {
@@ -378,7 +378,9 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 		return 0, invalid(cl.coll, "%s=%q allows none of the available algorithms %v", EnvAlgo, c.algoSpec.String(), avail)
 	}
 	var a schedule.Algo
-	if c.layout == nil {
+	if m, ok := measuredChoice(c.ep.Name(), cl.coll, c.size, bytes); ok && c.layout == nil && allowed(cl.coll, m) {
+		a = m // measured.go
+	} else if c.layout == nil {
 		a = schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed)
 	} else {
 		a = c.chooseOnTopology(cl.coll, bytes, allowed) // layout.go

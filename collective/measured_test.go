@@ -1,0 +1,80 @@
+package collective
+
+import (
+	"testing"
+
+	"github.com/kizuna-hpc/kizuna/collective/schedule"
+)
+
+func TestMeasuredChoice(t *testing.T) {
+	tests := []struct {
+		name      string
+		transport string
+		coll      schedule.Coll
+		size      int
+		bytes     int64
+		want      schedule.Algo
+		wantOK    bool
+	}{
+		{"shm 4 ranks 1 MiB", TransportShm, schedule.AllReduce, 4, 1 << 20, schedule.Ring, true},
+		{"shm 3 ranks 64 MiB", TransportShm, schedule.AllReduce, 3, 64 << 20, schedule.Ring, true},
+		{"shm below 1 MiB", TransportShm, schedule.AllReduce, 4, 1<<20 - 1, schedule.AlgoAuto, false},
+		{"shm 2 ranks", TransportShm, schedule.AllReduce, 2, 64 << 20, schedule.AlgoAuto, false},
+		{"tcp", TransportTCP, schedule.AllReduce, 4, 64 << 20, schedule.AlgoAuto, false},
+		{"mixed shm and tcp", "shm+tcp", schedule.AllReduce, 4, 64 << 20, schedule.AlgoAuto, false},
+		{"shm all-gather", TransportShm, schedule.AllGather, 4, 64 << 20, schedule.AlgoAuto, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := measuredChoice(tt.transport, tt.coll, tt.size, tt.bytes)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("measuredChoice(%q, %v, %d, %d) = %v, %v; want %v, %v", tt.transport, tt.coll, tt.size, tt.bytes, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+// TestMeasuredChoiceApplies: a shared-memory communicator of 4 ranks takes
+// the measured rule's ring from 1 MiB, the cost model's choice below it,
+// and KIZUNA_ALGO still rules out the ring.
+func TestMeasuredChoiceApplies(t *testing.T) {
+	comms := newLocalMedium(t, 4, TransportShm)
+	tests := []struct {
+		name  string
+		count int
+		spec  string
+		want  schedule.Algo
+	}{
+		{"1 MiB", 1 << 18, "", schedule.Ring},
+		{"64 KiB", 1 << 14, "", AlgoAuto}, // the cost model's choice
+		{"ring ruled out", 1 << 18, "^ring", schedule.HalvingDoubling},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := comms[0]
+			spec, err := schedule.ParseAlgoSpec(tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			old := c.algoSpec
+			c.algoSpec = spec
+			clear(c.choices)
+			c.mu.Unlock()
+			defer func() {
+				c.mu.Lock()
+				c.algoSpec = old
+				clear(c.choices)
+				c.mu.Unlock()
+			}()
+			want := tt.want
+			if want == AlgoAuto {
+				want = schedule.Choose(schedule.AllReduce, int64(4*tt.count), 4, c.costs, nil)
+			}
+			got, err := c.Algorithm(schedule.AllReduce, Float32, tt.count, AlgoAuto)
+			if err != nil || got != want {
+				t.Errorf("Algorithm(allreduce, %d float32) over shm on 4 ranks = %v, %v; want %v", tt.count, got, err, want)
+			}
+		})
+	}
+}
