@@ -699,7 +699,7 @@ func awaitData(l *link, check checkFunc) error {
 	if s.head.Load() != t {
 		return nil
 	}
-	_, err := await(s.head, t, s.consWait, &l.loopW, check)
+	_, err := await(s.head, t, s.consWait, &l.loopW, idleYield, check)
 	return err
 }
 

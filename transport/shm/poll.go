@@ -33,7 +33,7 @@ func inlineReads(mode string) bool {
 
 // pollTime bounds one inline read: how long a receiver looks at its peer's
 // ring, yielding between looks as await does, before it blocks.
-const pollTime = yieldTime
+const pollTime = busyYield
 
 // poll is the Mux's poller: it reads r's peer's ring on the waiting
 // goroutine until r completes or pollTime passes.

@@ -9,17 +9,23 @@ import (
 // Waiting: a side that cannot go on checks the other side's counter a few
 // times, then yields its processor, to the other goroutines of its process
 // (a reader goroutine waiting here holds a P) and, with sched_yield, to
-// other processes (the peer may be waiting for this core), until yieldTime
-// has passed since it began to wait; then it sleeps on its bell
-// (bell_linux.go). The values
-// were chosen by measurement (see docs/performance.md, "Shared memory
-// transport"): on this 2-core machine, spinning for 5 or 50 microseconds
-// first, or yielding only to goroutines, or only to processes, made an 8-byte
-// all-reduce 3 to 15 times slower, and 30 to 1000 microseconds of yielding
-// all did about as well.
+// other processes (the peer may be waiting for this core), for a while;
+// then it sleeps on its bell (bell_linux.go). A side in the middle of an
+// operation (a sender waiting for room, a receiver for the rest of a frame
+// or for its own frame, poll.go) yields for busyYield; the reader goroutine
+// waiting for the next frame, which may be far off while the application
+// computes, for idleYield only. The values were chosen by measurement (see
+// docs/performance.md, "Shared memory transport"): on this 2-core machine,
+// spinning for 5 or 50 microseconds first, or yielding only to goroutines,
+// or only to processes, made an 8-byte all-reduce 3 to 15 times slower;
+// 30 to 1000 microseconds of yielding did about as well at 2 ranks, and at
+// 4 ranks 1 ms in operations made 4 MiB all-reduces 1.4-1.7x faster than
+// 100 us (a sleeping rank's wake-up costs tens of microseconds on a
+// virtual machine, and the rank it waits for is often not running).
 const (
 	spinLoads = 64
-	yieldTime = 100 * time.Microsecond
+	idleYield = 100 * time.Microsecond
+	busyYield = time.Millisecond
 )
 
 // WakeInterval bounds one sleep of a waiting side: how often it checks for
@@ -37,16 +43,17 @@ const PublishBytes = 64 << 10
 // (is the peer process alive?).
 type checkFunc func(slow bool) error
 
-// await waits until counter no longer holds old, and returns its new value.
-// flag is this side's waiting flag, w its sleeper on the bell the other
-// side rings after it stores counter.
-func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, w *waiter, check checkFunc) (uint64, error) {
+// await waits until counter no longer holds old, and returns its new value,
+// yielding for up to yield before it sleeps. flag is this side's waiting
+// flag, w its sleeper on the bell the other side rings after it stores
+// counter.
+func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, w *waiter, yield time.Duration, check checkFunc) (uint64, error) {
 	for range spinLoads {
 		if v := counter.Load(); v != old {
 			return v, nil
 		}
 	}
-	for start := time.Now(); time.Since(start) < yieldTime; {
+	for start := time.Now(); time.Since(start) < yield; {
 		runtime.Gosched()
 		if v := counter.Load(); v != old {
 			return v, nil
@@ -115,7 +122,7 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 				// The consumer must see everything written (a header
 				// written without flush) before it can make room.
 				publish(s.head, p.head, s.consWait, s.consBell)
-				t, err := await(s.tail, p.tail, s.prodWait, &p.w, check)
+				t, err := await(s.tail, p.tail, s.prodWait, &p.w, busyYield, check)
 				if err != nil {
 					return done, err
 				}
@@ -155,7 +162,7 @@ func (c *consumer) read(b []byte, check checkFunc) (int, error) {
 	if c.head == c.tail {
 		c.head = s.head.Load()
 		if c.head == c.tail {
-			h, err := await(s.head, c.tail, s.consWait, &c.w, check)
+			h, err := await(s.head, c.tail, s.consWait, &c.w, busyYield, check)
 			if err != nil {
 				return 0, err
 			}
