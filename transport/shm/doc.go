@@ -35,7 +35,7 @@
 // that it is not copied through an unexpected buffer as well.
 //
 // A receiver about to block in Mux.Wait first reads its peer's ring itself
-// for up to 100 microseconds (inline reads, Config.Inline and
+// for up to a millisecond (inline reads, Config.Inline and
 // KIZUNA_SHM_INLINE): when the next frame there is its own, it copies it
 // into its buffer on its own goroutine, which saves the reader goroutine's
 // hand-off to it through the Go scheduler. The reader goroutine and inline
@@ -47,7 +47,9 @@
 // A side that finds the ring empty (consumer) or full (producer) checks the
 // other side's counter a few times, then yields its processor, to the other
 // goroutines of its process and (sched_yield) to other processes, for up to
-// 100 microseconds, then sleeps on its doorbell, after setting a waiting
+// a millisecond within an operation and 100 microseconds for a reader
+// goroutine between frames (ring.go), then sleeps on its doorbell, after
+// setting a waiting
 // flag that the other side checks after each publication to know it must
 // ring it. It does not spin: with more ranks than cores, spinning starves
 // the rank that would make progress, while a sleep costs a wake-up. A
