@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 	l, err := tcp.Listen(tcp.Config{
 		Rank: cfg.Rank, Size: cfg.Size, BindAddr: cfg.BindAddr,
 		SocketsPerPeer: cfg.SocketsPerPeer, JobID: cfg.JobID, Token: cfg.Token, Logger: cfg.Logger,
-		Heartbeat: cfg.Heartbeat,
+		Heartbeat: cfg.Heartbeat, LocalRanks: max(0, cfg.LocalSize),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("collective: rank %d: listen: %w", cfg.Rank, err)

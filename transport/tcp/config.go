@@ -88,6 +88,11 @@ type Config struct {
 	// off (KIZUNA_HEARTBEAT=off or 0). Ranks may differ, but a rank with
 	// heartbeats off may be declared silent by one with them on while idle.
 	Heartbeat time.Duration
+	// LocalRanks is the number of the job's ranks on this host, 0 if
+	// unknown. It picks the default inline read budget (KIZUNA_TCP_SPIN):
+	// DefaultSpinDedicated when every rank has a processor of its own,
+	// else DefaultSpin.
+	LocalRanks int
 	// Logger receives one info line about the chosen bind address, a
 	// warning for each refused connection, and errors about lost links.
 	// Default slog.Default().

@@ -70,7 +70,8 @@
 //	KIZUNA_IFNAME           else listen on this interface's first address
 //	KIZUNA_SOCKETS_PER_PEER connections per pair of ranks (Config.SocketsPerPeer)
 //	KIZUNA_TCP_IMPL         "net" or "netpoll" (Config.Impl)
-//	KIZUNA_TCP_SPIN         inline read budget of a waiting rank (default 100us; 0: off)
+//	KIZUNA_TCP_SPIN         inline read budget of a waiting rank (default 1ms when the
+//	                        host's ranks each have a processor, else 100us; 0: off)
 //
 // Without them a rank listens on 127.0.0.1 with one socket per peer and the
 // net implementation. Listen logs one info line with the address chosen and

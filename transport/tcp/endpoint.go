@@ -73,7 +73,7 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 	}
 	// One socket per peer delivers each peer's frames in order.
 	e.mux.SetFIFO(cfg.SocketsPerPeer == 1)
-	spin, err := spinBudget()
+	spin, err := spinBudget(cfg.LocalRanks)
 	if err != nil {
 		for _, cs := range conns {
 			for _, c := range cs {

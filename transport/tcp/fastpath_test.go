@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -216,22 +217,27 @@ func TestStreamProtocolError(t *testing.T) {
 }
 
 func TestSpinBudget(t *testing.T) {
+	cpus := runtime.NumCPU()
 	tests := []struct {
-		env     string
-		want    time.Duration
-		wantErr bool
+		env        string
+		localRanks int
+		want       time.Duration
+		wantErr    bool
 	}{
-		{"", DefaultSpin, false},
-		{"0", 0, false},
-		{"250us", 250 * time.Microsecond, false},
-		{"-1us", 0, true},
-		{"fast", 0, true},
+		{"", 0, DefaultSpin, false},
+		{"", cpus, DefaultSpinDedicated, false},
+		{"", 1, DefaultSpinDedicated, false},
+		{"", cpus + 1, DefaultSpin, false},
+		{"0", 1, 0, false},
+		{"250us", cpus + 1, 250 * time.Microsecond, false},
+		{"-1us", 0, 0, true},
+		{"fast", 0, 0, true},
 	}
 	for _, tt := range tests {
 		t.Setenv(EnvSpin, tt.env)
-		got, err := spinBudget()
+		got, err := spinBudget(tt.localRanks)
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("spinBudget() with %s=%q = %v, %v; want %v, error %v", EnvSpin, tt.env, got, err, tt.want, tt.wantErr)
+			t.Errorf("spinBudget(%d) with %s=%q = %v, %v; want %v, error %v", tt.localRanks, EnvSpin, tt.env, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
