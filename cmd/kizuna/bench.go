@@ -52,7 +52,7 @@ func runBench(args []string) error {
 		maxB      = fs.String("e", "32M", "maximum size in bytes (K, M, G suffixes)")
 		factor    = fs.Int64("f", def.Factor, "size multiplier between rows")
 		iters     = fs.Int("n", def.Iters, "timed iterations per size")
-		warmup    = fs.Int("w", def.Warmup, "warmup iterations per size")
+		warmup    = fs.Int("w", def.Warmup, "warmup iterations per size, and before the sweep at its largest and smallest size (as nccl-tests)")
 		check     = fs.Int("c", 1, "check results against the reference: 1 or 0")
 		dtype     = fs.String("d", "float32", "data type: float32/f32, float64/f64, float16/f16, bfloat16/bf16, int8, uint8, int32, int64")
 		redop     = fs.String("o", "sum", "reduction: sum, prod, min, max, avg")
