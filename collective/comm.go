@@ -41,6 +41,7 @@ type Comm struct {
 	checksum   bool // payload CRC-32C on every data frame (checksum.go)
 	algoSpec   *schedule.AlgoSpec
 	costs      schedule.Costs
+	oversub    bool // the host runs more ranks than it has processors (measured.go)
 
 	store  *rendezvous.Server // served by rank 0 unless external
 	client *rendezvous.Client
@@ -295,6 +296,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		chunkBytes: cfg.ChunkBytes,
 		algoSpec:   spec,
 		costs:      costs,
+		oversub:    oversubscribed(cfg.LocalSize), // measured.go
 		scheds:     make(map[schedule.Params]*plan),
 		choices:    make(map[choiceKey]schedule.Algo),
 		sendSeq:    make(map[p2pKey]uint64),

@@ -274,6 +274,7 @@ func (c *Comm) child(id uint32, rank int, peers []int) *Comm {
 		checksum:   c.checksum,
 		algoSpec:   c.algoSpec,
 		costs:      c.Costs(),
+		oversub:    c.oversub,
 		scheds:     make(map[schedule.Params]*plan),
 		choices:    make(map[choiceKey]schedule.Algo),
 		sendSeq:    make(map[p2pKey]uint64),

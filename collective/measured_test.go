@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
@@ -13,24 +14,47 @@ func TestMeasuredChoice(t *testing.T) {
 		coll      schedule.Coll
 		size      int
 		bytes     int64
+		oversub   bool
 		want      schedule.Algo
 		wantOK    bool
 	}{
-		{"shm 4 ranks 1 MiB", TransportShm, schedule.AllReduce, 4, 1 << 20, schedule.Ring, true},
-		{"shm 3 ranks 64 MiB", TransportShm, schedule.AllReduce, 3, 64 << 20, schedule.Ring, true},
-		{"shm below 1 MiB", TransportShm, schedule.AllReduce, 4, 1<<20 - 1, schedule.AlgoAuto, false},
-		{"shm 2 ranks", TransportShm, schedule.AllReduce, 2, 64 << 20, schedule.AlgoAuto, false},
-		{"tcp", TransportTCP, schedule.AllReduce, 4, 64 << 20, schedule.AlgoAuto, false},
-		{"mixed shm and tcp", "shm+tcp", schedule.AllReduce, 4, 64 << 20, schedule.AlgoAuto, false},
-		{"shm all-gather", TransportShm, schedule.AllGather, 4, 64 << 20, schedule.AlgoAuto, false},
+		{"shm 4 ranks 1 MiB", TransportShm, schedule.AllReduce, 4, 1 << 20, false, schedule.Ring, true},
+		{"shm 4 ranks 1 MiB oversubscribed", TransportShm, schedule.AllReduce, 4, 1 << 20, true, schedule.Ring, true},
+		{"shm 3 ranks 64 MiB", TransportShm, schedule.AllReduce, 3, 64 << 20, false, schedule.Ring, true},
+		{"shm below 1 MiB", TransportShm, schedule.AllReduce, 4, 1<<20 - 1, false, schedule.AlgoAuto, false},
+		{"shm 2 ranks", TransportShm, schedule.AllReduce, 2, 64 << 20, false, schedule.AlgoAuto, false},
+		{"shm 4 ranks 64 KiB oversubscribed", TransportShm, schedule.AllReduce, 4, 64 << 10, true, schedule.HalvingDoubling, true},
+		{"shm 4 ranks 32 KiB oversubscribed", TransportShm, schedule.AllReduce, 4, 32 << 10, true, schedule.AlgoAuto, false},
+		{"tcp 4 ranks 64 KiB oversubscribed", TransportTCP, schedule.AllReduce, 4, 64 << 10, true, schedule.HalvingDoubling, true},
+		{"tcp 4 ranks 64 MiB oversubscribed", TransportTCP, schedule.AllReduce, 4, 64 << 20, true, schedule.HalvingDoubling, true},
+		{"tcp 4 ranks 64 KiB, a core each", TransportTCP, schedule.AllReduce, 4, 64 << 10, false, schedule.AlgoAuto, false},
+		{"tcp 3 ranks oversubscribed", TransportTCP, schedule.AllReduce, 3, 64 << 10, true, schedule.AlgoAuto, false},
+		{"tcp", TransportTCP, schedule.AllReduce, 4, 64 << 20, false, schedule.AlgoAuto, false},
+		{"mixed shm and tcp", "shm+tcp", schedule.AllReduce, 4, 64 << 20, true, schedule.AlgoAuto, false},
+		{"shm all-gather", TransportShm, schedule.AllGather, 4, 64 << 20, true, schedule.AlgoAuto, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := measuredChoice(tt.transport, tt.coll, tt.size, tt.bytes)
+			got, ok := measuredChoice(tt.transport, tt.coll, tt.size, tt.bytes, tt.oversub)
 			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("measuredChoice(%q, %v, %d, %d) = %v, %v; want %v, %v", tt.transport, tt.coll, tt.size, tt.bytes, got, ok, tt.want, tt.wantOK)
+				t.Errorf("measuredChoice(%q, %v, %d, %d, %v) = %v, %v; want %v, %v", tt.transport, tt.coll, tt.size, tt.bytes, tt.oversub, got, ok, tt.want, tt.wantOK)
 			}
 		})
+	}
+}
+
+func TestOversubscribed(t *testing.T) {
+	n := runtime.NumCPU()
+	tests := []struct {
+		local int
+		want  bool
+	}{
+		{-1, false}, {0, false}, {1, false}, {n, false}, {n + 1, true}, {4 * n, true},
+	}
+	for _, tt := range tests {
+		if got := oversubscribed(tt.local); got != tt.want {
+			t.Errorf("oversubscribed(%d) with %d CPUs = %v; want %v", tt.local, n, got, tt.want)
+		}
 	}
 }
 

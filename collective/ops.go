@@ -378,7 +378,7 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 		return 0, invalid(cl.coll, "%s=%q allows none of the available algorithms %v", EnvAlgo, c.algoSpec.String(), avail)
 	}
 	var a schedule.Algo
-	if m, ok := measuredChoice(c.ep.Name(), cl.coll, c.size, bytes); ok && c.layout == nil && allowed(cl.coll, m) {
+	if m, ok := measuredChoice(c.ep.Name(), cl.coll, c.size, bytes, c.oversub); ok && c.layout == nil && allowed(cl.coll, m) {
 		a = m // measured.go
 	} else if c.layout == nil {
 		a = schedule.Choose(cl.coll, bytes, c.size, c.costs, allowed)
