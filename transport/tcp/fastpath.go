@@ -259,13 +259,18 @@ func (st *stream) header(p *peer) error {
 type bufSource struct{ st *stream }
 
 func (b *bufSource) Read(p []byte) (int, error) {
-	st := b.st
-	if st.r < st.w {
-		n := copy(p, st.buf[st.r:st.w])
-		st.r += n
+	if n := b.st.takeBuffered(p); n > 0 {
 		return n, nil
 	}
-	return st.watch.Read(p)
+	return b.st.watch.Read(p)
+}
+
+// takeBuffered copies what the read-ahead buffer holds into p (at most
+// len(p) bytes) and consumes it. The token is held.
+func (st *stream) takeBuffered(p []byte) int {
+	n := copy(p, st.buf[st.r:st.w])
+	st.r += n
+	return n
 }
 
 // inlineSource serves the payload of the waiting goroutine's own large
@@ -283,9 +288,7 @@ type inlineSource struct {
 
 func (b *inlineSource) Read(p []byte) (int, error) {
 	st := b.st
-	if st.r < st.w {
-		n := copy(p, st.buf[st.r:st.w])
-		st.r += n
+	if n := st.takeBuffered(p); n > 0 {
 		return n, nil
 	}
 	for {
