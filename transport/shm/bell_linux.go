@@ -58,7 +58,9 @@ func openBell(path string) (*bell, error) {
 			if err := syscall.Fstat(int(fd), &st); err != nil {
 				return
 			}
-			if int(st.Uid) == syscall.Geteuid() && st.Mode&0o077 == 0 && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
+			// ring must never block, whatever os decided for reads.
+			if int(st.Uid) == syscall.Geteuid() && st.Mode&0o077 == 0 && st.Mode&syscall.S_IFMT == syscall.S_IFIFO &&
+				syscall.SetNonblock(int(fd), true) == nil {
 				b.fd = int(fd)
 			}
 		})
