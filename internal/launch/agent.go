@@ -92,9 +92,20 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 	if v := procsVar(env, hostProcs(), len(sp.Ranks)); v != "" {
 		env = append(env, v) // gomaxprocs.go
 	}
+	bind, berr := bindPolicy(env)
+	if berr != nil {
+		return fail(berr)
+	}
+	var sets [][]int
+	if bind == "core" {
+		sets = bindSets(allowedCPUs(), len(sp.Ranks)) // bind.go
+	}
 	specs := make([]rankSpec, len(sp.Ranks))
 	for i, r := range sp.Ranks {
 		specs[i] = rankSpec{Rank: r.Rank, Env: append(env[:len(env):len(env)], r.Env...)}
+		if sets != nil {
+			specs[i].cpus = sets[i]
+		}
 	}
 	dir := sp.Dir
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {

@@ -134,7 +134,7 @@ func (ps *procSet) start(argv []string, dir string, sp rankSpec, withStdin bool)
 		cmd.Stdin = inR
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := cmd.Start(); err != nil {
+	if err := startBound(cmd, sp.cpus); err != nil { // bind.go
 		closeAll()
 		return fmt.Errorf("launch: start rank %d: %w", sp.Rank, err)
 	}

@@ -79,6 +79,7 @@ const (
 type rankSpec struct {
 	Rank int
 	Env  []string
+	cpus []int // the agent's binding for this rank (bind.go); not sent
 }
 
 // spawnMsg asks an agent to start ranks.

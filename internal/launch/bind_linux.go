@@ -1,0 +1,73 @@
+package launch
+
+import (
+	"os/exec"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// cpuMask is a sched_setaffinity(2) mask for up to 1024 processors.
+type cpuMask [16]uint64
+
+func getAffinity(m *cpuMask) error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETAFFINITY, 0, unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func setAffinity(m *cpuMask) error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// allowedCPUs lists the processors the calling thread may run on.
+func allowedCPUs() []int {
+	var m cpuMask
+	if getAffinity(&m) != nil {
+		return nil
+	}
+	var cpus []int
+	for i := range len(m) * 64 {
+		if m[i/64]&(1<<(i%64)) != 0 {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
+// startBound starts cmd bound to cpus (none: unbound). The child inherits
+// the affinity of the thread that forks it, so this thread takes cpus for
+// the fork and its own mask back after it.
+func startBound(cmd *exec.Cmd, cpus []int) error {
+	if len(cpus) == 0 {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, m cpuMask
+	if getAffinity(&old) != nil {
+		return cmd.Start()
+	}
+	for _, c := range cpus {
+		if c >= 0 && c < len(m)*64 {
+			m[c/64] |= 1 << (c % 64)
+		}
+	}
+	if setAffinity(&m) != nil {
+		return cmd.Start()
+	}
+	err := cmd.Start()
+	if setAffinity(&old) != nil {
+		// The thread keeps the narrow mask: leave this goroutine locked
+		// to it (one more lock than the deferred unlock undoes) rather
+		// than hand it back to the runtime for other goroutines.
+		runtime.LockOSThread()
+	}
+	return err
+}

@@ -1,0 +1,104 @@
+package launch
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestBindPolicy(t *testing.T) {
+	tests := []struct {
+		env     []string
+		want    string
+		wantErr bool
+	}{
+		{nil, "core", false},
+		{[]string{"KIZUNA_BIND=core"}, "core", false},
+		{[]string{"KIZUNA_BIND=none"}, "none", false},
+		{[]string{"KIZUNA_BIND=none", "KIZUNA_BIND=core"}, "core", false},
+		{[]string{"KIZUNA_BIND=socket"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := bindPolicy(tt.env)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("bindPolicy(%q) = %q, %v; want %q, error %v", tt.env, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestBindSets(t *testing.T) {
+	tests := []struct {
+		name  string
+		cpus  []int
+		ranks int
+		want  [][]int
+	}{
+		{"one each", []int{0, 1}, 2, [][]int{{0}, {1}}},
+		{"shared out", []int{0, 1, 2, 3, 4, 5, 6, 7}, 4, [][]int{{0, 1}, {2, 3}, {4, 5}, {6, 7}}},
+		{"rounded down", []int{2, 3, 5, 7, 11}, 2, [][]int{{2, 3}, {5, 7}}},
+		{"one rank", []int{0, 1, 2}, 1, [][]int{{0, 1, 2}}},
+		{"more ranks than cpus", []int{0, 1}, 4, nil},
+		{"nothing known", nil, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := bindSets(tt.cpus, tt.ranks)
+			if !slices.EqualFunc(got, tt.want, slices.Equal) {
+				t.Errorf("bindSets(%v, %d) = %v; want %v", tt.cpus, tt.ranks, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRanksBound starts two ranks through the agent and reads the
+// processors each may run on.
+func TestRanksBound(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil || runtime.GOOS != "linux" {
+		t.Skip("no /proc/self/status")
+	}
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		t.Skipf("%d processors: two ranks are not bound", len(cpus))
+	}
+	if os.Getenv(EnvBind) != "" {
+		t.Skipf("%s is set in the test's environment", EnvBind)
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		distinct bool
+	}{
+		{"bound", nil, true},
+		{"none", []string{"KIZUNA_BIND=none"}, false},
+	}
+	re := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out lockedBuf
+			err := RunLocal(context.Background(), Job{NP: 2, Env: tt.env, Argv: sh(`cat /proc/self/status`), Stdout: &out, Stderr: &out, Grace: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("RunLocal() = %v; output %q", err, out.String())
+			}
+			var lists []string
+			for _, m := range re.FindAllStringSubmatch(out.String(), -1) {
+				lists = append(lists, m[1])
+			}
+			if len(lists) != 2 {
+				t.Fatalf("found %d Cpus_allowed_list lines in %q; want 2", len(lists), out.String())
+			}
+			if tt.distinct {
+				if lists[0] == lists[1] {
+					t.Errorf("ranks may run on %q and %q; want disjoint processors", lists[0], lists[1])
+				}
+				return
+			}
+			if lists[0] != lists[1] {
+				t.Errorf("with %v ranks may run on %q and %q; want the same, unbound", tt.env, lists[0], lists[1])
+			}
+		})
+	}
+}
