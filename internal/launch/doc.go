@@ -19,6 +19,14 @@
 // so no rank outlives the launcher. Every length read from the wire is
 // bounded before use.
 //
+// # Processors
+//
+// An agent gives each rank of its host GOMAXPROCS = the processors it may
+// use divided among the host's ranks (gomaxprocs.go) and, when there are no
+// more ranks than processors, binds each rank to its own share of them
+// (bind.go); the job's environment can override both (GOMAXPROCS,
+// KIZUNA_BIND=none).
+//
 // # Concurrency
 //
 // Run and Agent block until their job ends; each owns the goroutines it
