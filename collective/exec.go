@@ -26,16 +26,33 @@ type plan struct {
 	early []bool
 	// maxRecvs is the largest number of receives in one step.
 	maxRecvs int
+	// fuse[i][j] is the index in step i's Copies of the copy that fills
+	// Recvs[j]'s region just before the receive is reduced into it, when
+	// the executor instead receives straight into the region and then
+	// reduces the copy's source into it (fusable), or -1. skip[i][k] says
+	// step i's Copies[k] is done that way.
+	fuse [][]int
+	skip [][]bool
 }
 
-func newPlan(s *schedule.Schedule) *plan {
-	p := &plan{s: s, stage: make([][]int, len(s.Steps)), early: make([]bool, len(s.Steps))}
+// newPlan derives the executor's plan from s, for an in-place call or not.
+func newPlan(s *schedule.Schedule, inPlace bool) *plan {
+	p := &plan{s: s, stage: make([][]int, len(s.Steps)), early: make([]bool, len(s.Steps)),
+		fuse: make([][]int, len(s.Steps)), skip: make([][]bool, len(s.Steps))}
 	for i := range s.Steps {
 		st := &s.Steps[i]
 		p.stage[i] = make([]int, len(st.Recvs))
+		p.fuse[i] = make([]int, len(st.Recvs))
+		p.skip[i] = make([]bool, len(st.Copies))
 		off := 0
 		for j, r := range st.Recvs {
+			p.fuse[i][j] = -1
 			if r.Reduce {
+				if k := fusable(st, j, inPlace); k >= 0 {
+					p.fuse[i][j], p.skip[i][k] = k, true
+				}
+			}
+			if r.Reduce && p.fuse[i][j] < 0 {
 				p.stage[i][j] = off
 				off += r.Region.N
 			} else {
@@ -49,6 +66,51 @@ func newPlan(s *schedule.Schedule) *plan {
 		}
 	}
 	return p
+}
+
+// fusable returns the index of the copy in st that fills the region of
+// st.Recvs[j] (a reducing receive) before the reduction, if the executor
+// may skip that copy, receive straight into the region and then reduce the
+// copy's source into it; else -1. That computes received op source where
+// the schedule says source op received: the same value, since every
+// reduction is commutative element by element (the property recursive
+// doubling's partners already rely on), with one pass over the region
+// fewer (the copy) and no staging buffer. It needs the source to stay as
+// it was until the reduction (nothing else in the step writes it) and the
+// region to be touched by nothing else in the step.
+func fusable(st *schedule.Step, j int, inPlace bool) int {
+	x := st.Recvs[j]
+	for k, c := range st.Copies {
+		if c.Dst != x.Region || c.Src.N != x.Region.N || memOverlap(c.Src, x.Region, inPlace) {
+			continue
+		}
+		for k2, c2 := range st.Copies {
+			if k2 != k && (memOverlap(c2.Dst, c.Src, inPlace) || memOverlap(c2.Dst, x.Region, inPlace) || memOverlap(c2.Src, x.Region, inPlace)) {
+				return -1
+			}
+		}
+		for j2, y := range st.Recvs {
+			if memOverlap(y.Region, c.Src, inPlace) || j2 != j && memOverlap(y.Region, x.Region, inPlace) {
+				return -1
+			}
+		}
+		return k
+	}
+	return -1
+}
+
+// memOverlap reports whether regions a and b may share memory: In and
+// Out are the same memory in an in-place call and distinct otherwise
+// (partly overlapping buffers are refused before a call starts); Scratch
+// is the executor's own.
+func memOverlap(a, b schedule.Region, inPlace bool) bool {
+	if a.N == 0 || b.N == 0 {
+		return false
+	}
+	if a.Buf != b.Buf {
+		return inPlace && a.Buf != schedule.Scratch && b.Buf != schedule.Scratch
+	}
+	return a.Off < b.Off+b.N && b.Off < a.Off+a.N
 }
 
 // directOverlaps reports whether a direct (non-reducing) receive of next
@@ -193,8 +255,10 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 	for i := range steps {
 		st := &steps[i]
 		c.obs.step(i)
-		for _, cp := range st.Copies {
-			copy(e.buf(cl, es, cp.Dst), e.buf(cl, es, cp.Src))
+		for k, cp := range st.Copies {
+			if !p.skip[i][k] { // a fused receive does it (fusable)
+				copy(e.buf(cl, es, cp.Dst), e.buf(cl, es, cp.Src))
+			}
 		}
 		if posted < i {
 			if err := post(i); err != nil {
@@ -234,7 +298,11 @@ func (c *Comm) run(ctx context.Context, p *plan, cl *call, seq uint64) error {
 				}
 			}
 			c.obs.received(x.Peer, len(r.Buf))
-			if x.Reduce {
+			if k := p.fuse[i][j]; k >= 0 {
+				// Received straight into the region: reduce the skipped
+				// copy's source into it.
+				reduce.Apply(cl.op, cl.dt, r.Buf, e.buf(cl, es, st.Copies[k].Src))
+			} else if x.Reduce {
 				reduce.Apply(cl.op, cl.dt, e.buf(cl, es, x.Region), r.Buf)
 			}
 		}

@@ -299,7 +299,7 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 		if err != nil {
 			return invalid(cl.coll, "%v", err)
 		}
-		p = newPlan(s)
+		p = newPlan(s, cl.inPlace)
 		if len(c.scheds) >= maxPlans {
 			clear(c.scheds)
 		}

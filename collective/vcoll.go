@@ -182,7 +182,7 @@ func (c *Comm) vcollective(ctx context.Context, op call, counts []int, opts []Ca
 		if err != nil {
 			return invalid(cl.coll, "%v", err)
 		}
-		p = newPlan(s)
+		p = newPlan(s, cl.inPlace)
 		if c.vc.plans == nil || len(c.vc.plans) >= maxPlans {
 			c.vc.plans = make(map[string]*plan)
 		}
