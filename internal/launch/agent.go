@@ -92,12 +92,12 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 	if v := procsVar(env, hostProcs(), len(sp.Ranks)); v != "" {
 		env = append(env, v) // gomaxprocs.go
 	}
-	bind, berr := bindPolicy(env)
-	if berr != nil {
-		return fail(berr)
+	policy, err := bindPolicy(env)
+	if err != nil {
+		return fail(err)
 	}
 	var sets [][]int
-	if bind == "core" {
+	if policy == "core" {
 		sets = bindSets(allowedCPUs(), len(sp.Ranks)) // bind.go
 	}
 	specs := make([]rankSpec, len(sp.Ranks))
