@@ -34,7 +34,8 @@ var measuredRules = []measuredRule{
 	// `kizuna bench -transport shm -np $np -b 256K -e 16M -n 20 -c 0 -compare ring,hd`
 	// (docs/performance.md, "Shared memory transport"). Two ranks are
 	// not covered: there halving-doubling is 1.2-2x faster at every size.
-	{Transport: TransportShm, Coll: schedule.AllReduce, MinRanks: 3, MinBytes: 1 << 20, Algo: schedule.Ring},
+	// Measured only with more ranks than cores, so it applies only there.
+	{Transport: TransportShm, Coll: schedule.AllReduce, MinRanks: 3, MinBytes: 1 << 20, Oversubscribed: true, Algo: schedule.Ring},
 	// Four ranks on 2 cores, over TCP and shared memory: recursive
 	// doubling (which the model prefers up to 128-256 KiB: half the rounds
 	// of halving-doubling) exchanges and reduces the whole buffer in each

@@ -18,11 +18,11 @@ func TestMeasuredChoice(t *testing.T) {
 		want      schedule.Algo
 		wantOK    bool
 	}{
-		{"shm 4 ranks 1 MiB", TransportShm, schedule.AllReduce, 4, 1 << 20, false, schedule.Ring, true},
+		{"shm 4 ranks 1 MiB, a core each", TransportShm, schedule.AllReduce, 4, 1 << 20, false, schedule.AlgoAuto, false},
 		{"shm 4 ranks 1 MiB oversubscribed", TransportShm, schedule.AllReduce, 4, 1 << 20, true, schedule.Ring, true},
-		{"shm 3 ranks 64 MiB", TransportShm, schedule.AllReduce, 3, 64 << 20, false, schedule.Ring, true},
-		{"shm below 1 MiB", TransportShm, schedule.AllReduce, 4, 1<<20 - 1, false, schedule.AlgoAuto, false},
-		{"shm 2 ranks", TransportShm, schedule.AllReduce, 2, 64 << 20, false, schedule.AlgoAuto, false},
+		{"shm 3 ranks 64 MiB oversubscribed", TransportShm, schedule.AllReduce, 3, 64 << 20, true, schedule.Ring, true},
+		{"shm 3 ranks below 1 MiB oversubscribed", TransportShm, schedule.AllReduce, 3, 1<<20 - 1, true, schedule.AlgoAuto, false},
+		{"shm 2 ranks", TransportShm, schedule.AllReduce, 2, 64 << 20, true, schedule.AlgoAuto, false},
 		{"shm 4 ranks 64 KiB oversubscribed", TransportShm, schedule.AllReduce, 4, 64 << 10, true, schedule.HalvingDoubling, true},
 		{"shm 4 ranks 32 KiB oversubscribed", TransportShm, schedule.AllReduce, 4, 32 << 10, true, schedule.AlgoAuto, false},
 		{"tcp 4 ranks 64 KiB oversubscribed", TransportTCP, schedule.AllReduce, 4, 64 << 10, true, schedule.HalvingDoubling, true},
@@ -58,20 +58,25 @@ func TestOversubscribed(t *testing.T) {
 	}
 }
 
-// TestMeasuredChoiceApplies: a shared-memory communicator of 4 ranks takes
-// the measured rule's ring from 1 MiB, the cost model's choice below it,
-// and KIZUNA_ALGO still rules out the ring.
+// TestMeasuredChoiceApplies: a shared-memory communicator of 4 ranks on a
+// host with more ranks than processors takes the measured rules' choices
+// (the ring from 1 MiB, halving-doubling from 64 KiB), the cost model's
+// below them and on a host with a processor per rank, and KIZUNA_ALGO
+// still rules out what it rules out.
 func TestMeasuredChoiceApplies(t *testing.T) {
 	comms := newLocalMedium(t, 4, TransportShm)
 	tests := []struct {
-		name  string
-		count int
-		spec  string
-		want  schedule.Algo
+		name    string
+		count   int
+		spec    string
+		oversub bool
+		want    schedule.Algo
 	}{
-		{"1 MiB", 1 << 18, "", schedule.Ring},
-		{"64 KiB", 1 << 14, "", AlgoAuto}, // the cost model's choice
-		{"ring ruled out", 1 << 18, "^ring", schedule.HalvingDoubling},
+		{"1 MiB", 1 << 18, "", true, schedule.Ring},
+		{"64 KiB", 1 << 14, "", true, schedule.HalvingDoubling},
+		{"32 KiB", 1 << 13, "", true, AlgoAuto}, // the cost model's choice
+		{"1 MiB, a core each", 1 << 18, "", false, AlgoAuto},
+		{"ring ruled out", 1 << 18, "^ring", true, schedule.HalvingDoubling},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,13 +86,13 @@ func TestMeasuredChoiceApplies(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.mu.Lock()
-			old := c.algoSpec
-			c.algoSpec = spec
+			oldSpec, oldOver := c.algoSpec, c.oversub
+			c.algoSpec, c.oversub = spec, tt.oversub
 			clear(c.choices)
 			c.mu.Unlock()
 			defer func() {
 				c.mu.Lock()
-				c.algoSpec = old
+				c.algoSpec, c.oversub = oldSpec, oldOver
 				clear(c.choices)
 				c.mu.Unlock()
 			}()
@@ -97,7 +102,7 @@ func TestMeasuredChoiceApplies(t *testing.T) {
 			}
 			got, err := c.Algorithm(schedule.AllReduce, Float32, tt.count, AlgoAuto)
 			if err != nil || got != want {
-				t.Errorf("Algorithm(allreduce, %d float32) over shm on 4 ranks = %v, %v; want %v", tt.count, got, err, want)
+				t.Errorf("Algorithm(allreduce, %d float32) over shm on 4 ranks, oversubscribed %v = %v, %v; want %v", tt.count, tt.oversub, got, err, want)
 			}
 		})
 	}
