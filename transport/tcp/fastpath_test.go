@@ -277,54 +277,12 @@ func TestInlineReadsHappen(t *testing.T) {
 }
 
 // echoInline exchanges rounds frames of size bytes between two fresh
-// ranks, checks every echo, and returns how many frames were read inline.
+// ranks (transporttest.Echo checks every echo) and returns how many frames
+// were read inline.
 func echoInline(t *testing.T, rounds, size int) uint64 {
 	t.Helper()
 	eps := connect(t, 2, ImplNet, 1, "inline-count")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { // rank 1 echoes every frame back
-		buf := make([]byte, size)
-		for i := range rounds {
-			r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 0, Seq: uint64(i)}, Buf: buf}
-			if err := eps[1].Mux().Post(r); err != nil {
-				done <- err
-				return
-			}
-			if err := eps[1].Mux().Wait(ctx, r); err != nil {
-				done <- err
-				return
-			}
-			h := transport.Header{Kind: transport.KindP2P, Seq: uint64(i)}
-			if err := eps[1].Send(ctx, 0, &h, buf); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	in := make([]byte, size)
-	for i := range rounds {
-		out := fill(size, i)
-		r := &transport.Recv{Key: transport.Key{Kind: transport.KindP2P, Src: 1, Seq: uint64(i)}, Buf: in}
-		if err := eps[0].Mux().Post(r); err != nil {
-			t.Fatalf("Post(round %d) = %v", i, err)
-		}
-		h := transport.Header{Kind: transport.KindP2P, Seq: uint64(i)}
-		if err := eps[0].Send(ctx, 1, &h, out); err != nil {
-			t.Fatalf("Send(round %d) = %v", i, err)
-		}
-		if err := eps[0].Mux().Wait(ctx, r); err != nil {
-			t.Fatalf("Wait(round %d) = %v", i, err)
-		}
-		if !bytes.Equal(in, out) {
-			t.Fatalf("round %d: echo = %v; want %v", i, in, out)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("echo rank: %v", err)
-	}
+	transporttest.Echo(t, eps, rounds, size)
 	var n uint64
 	for r, ep := range eps {
 		p := ep.(*endpoint).peers[1-r]
