@@ -114,43 +114,30 @@ func memOverlap(a, b schedule.Region, inPlace bool) bool {
 }
 
 // directOverlaps reports whether a direct (non-reducing) receive of next
-// overlaps any region that prev reads or writes.
+// overlaps any region that prev reads or writes, taking In and Out as one
+// memory (conservatively, whether or not the call is in place).
 func directOverlaps(next, prev *schedule.Step) bool {
 	for _, r := range next.Recvs {
 		if r.Reduce || r.Region.N == 0 {
 			continue
 		}
 		for _, x := range prev.Sends {
-			if overlap(r.Region, x.Region) {
+			if memOverlap(r.Region, x.Region, true) {
 				return true
 			}
 		}
 		for _, x := range prev.Recvs {
-			if overlap(r.Region, x.Region) {
+			if memOverlap(r.Region, x.Region, true) {
 				return true
 			}
 		}
 		for _, x := range prev.Copies {
-			if overlap(r.Region, x.Src) || overlap(r.Region, x.Dst) {
+			if memOverlap(r.Region, x.Src, true) || memOverlap(r.Region, x.Dst, true) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func overlap(a, b schedule.Region) bool {
-	if a.N == 0 || b.N == 0 {
-		return false
-	}
-	// In and Out may alias (in-place calls): treat them as one space.
-	if a.Buf != b.Buf && (a.Buf == schedule.Scratch || b.Buf == schedule.Scratch) {
-		return false
-	}
-	if a.Buf != b.Buf {
-		return true // conservatively: In and Out may share memory
-	}
-	return a.Off < b.Off+b.N && b.Off < a.Off+a.N
 }
 
 // executor holds the memory one communicator reuses across operations. It

@@ -11,8 +11,8 @@ import (
 // a rule here overrides it (as Open MPI's tuned decision tables do). A rule
 // applies to a communicator without a topology whose endpoint is exactly
 // the transport, from MinRanks ranks and MinBytes bytes (the collective's
-// Count convention) up to MaxBytes (0: no bound), only on a host with more
-// ranks than processors if Oversubscribed, when KIZUNA_ALGO allows the
+// Count convention) up, only on a host with more ranks than processors
+// if Oversubscribed, when KIZUNA_ALGO allows the
 // algorithm; the first rule that applies wins, and the cost model decides
 // everything else.
 type measuredRule struct {
@@ -20,7 +20,6 @@ type measuredRule struct {
 	Coll           schedule.Coll
 	MinRanks       int
 	MinBytes       int64
-	MaxBytes       int64
 	Oversubscribed bool
 	Algo           schedule.Algo
 }
@@ -58,7 +57,7 @@ var measuredRules = []measuredRule{
 func measuredChoice(transport string, coll schedule.Coll, size int, bytes int64, oversubscribed bool) (schedule.Algo, bool) {
 	for _, r := range measuredRules {
 		if r.Transport == transport && r.Coll == coll && size >= r.MinRanks && bytes >= r.MinBytes &&
-			(r.MaxBytes == 0 || bytes <= r.MaxBytes) && (!r.Oversubscribed || oversubscribed) {
+			(!r.Oversubscribed || oversubscribed) {
 			return r.Algo, true
 		}
 	}

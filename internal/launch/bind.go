@@ -1,6 +1,9 @@
 package launch
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Binding. When a host runs no more of the job's ranks than it has
 // processors the agent may use, it starts each rank bound to its own share
@@ -18,8 +21,9 @@ import "strings"
 // EnvBind selects the binding: "core" (default) or "none".
 const EnvBind = "KIZUNA_BIND"
 
-// bindVar returns the binding named by env (the job's environment, then
-// the agent's), or an error for an unknown one.
+// bindPolicy returns the binding env names (the agent's environment
+// followed by the job's, the last entry winning), or an error for an
+// unknown one.
 func bindPolicy(env []string) (string, error) {
 	v := ""
 	for _, kv := range env {
@@ -33,13 +37,7 @@ func bindPolicy(env []string) (string, error) {
 	case "none":
 		return "none", nil
 	}
-	return "", &bindError{v}
-}
-
-type bindError struct{ v string }
-
-func (e *bindError) Error() string {
-	return "launch: " + EnvBind + "=" + e.v + ": want core or none"
+	return "", fmt.Errorf("launch: %s=%q: want core or none", EnvBind, v)
 }
 
 // bindSets splits cpus among ranks local ranks: rank i gets

@@ -12,9 +12,10 @@ import (
 // process would run as many Go scheduler threads as the machine has cores,
 // and with as many ranks as cores every frame's arrival would wake the
 // netpoller on one thread and the waiting operation on another. Measured on
-// a 2-core machine (docs/performance.md, "Processors per rank"): over TCP,
-// one thread per rank made the 8-byte all-reduce at np=2 about 4x faster
-// and busbw 1.1-1.6x higher from 128 KiB to 32 MiB.
+// a 2-core machine (docs/performance.md, "Go scheduler threads per rank"):
+// over TCP, GOMAXPROCS=1 against 2 had the higher median busbw in 22 of 24
+// rows from 8 B to 32 MiB at np=2 and 4 (geometric means 0.101 against
+// 0.066 GB/s at np=2, 0.043 against 0.032 at np=4).
 
 // procsVar is the environment entry that gives each of ranks ranks on a
 // host of cpus usable processors its share, or "" when env (the job's

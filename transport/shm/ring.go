@@ -18,10 +18,12 @@ import (
 // docs/performance.md, "Shared memory transport"): on this 2-core machine,
 // spinning for 5 or 50 microseconds first, or yielding only to goroutines,
 // or only to processes, made an 8-byte all-reduce 3 to 15 times slower;
-// 30 to 1000 microseconds of yielding did about as well at 2 ranks, and at
-// 4 ranks 1 ms in operations made 4 MiB all-reduces 1.4-1.7x faster than
-// 100 us (a sleeping rank's wake-up costs tens of microseconds on a
-// virtual machine, and the rank it waits for is often not running).
+// 30 to 1000 microseconds of yielding did about as well at 2 ranks. At 4
+// ranks, 1 ms in operations (and 100 us for the idle reader) against 100
+// us everywhere made 64 KiB all-reduces 1.9-2.1x and 1 MiB ones 1.2-1.4x
+// faster in two of three alternations (level or slower in the third, in a
+// fast period): a sleeping rank's wake-up costs tens of microseconds on a
+// virtual machine, and the rank it waits for is often not running.
 const (
 	spinLoads = 64
 	idleYield = 100 * time.Microsecond
