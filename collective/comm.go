@@ -11,6 +11,7 @@ import (
 
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
 	"github.com/kizuna-hpc/kizuna/collective/topo"
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/rendezvous"
 	"github.com/kizuna-hpc/kizuna/transport"
 	"github.com/kizuna-hpc/kizuna/transport/tcp"
@@ -250,6 +251,9 @@ func validateConfig(cfg *Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = loggerFromEnv()
 	}
+	if _, err := cpus.Host(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if _, err := schedule.ParseAlgoSpec(cfg.Algo); err != nil {
 		return fmt.Errorf("%w: algorithm spec %q: %v", ErrInvalid, cfg.Algo, err)
 	}
@@ -275,6 +279,10 @@ var tcpCosts = schedule.Costs{Alpha: 25e-6, Beta: 0.3e-9, Gamma: 0.1e-9}
 
 // newComm wraps a connected endpoint. cfg must be validated.
 func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
+	hostCPUs, err := cpus.Host()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	spec, _ := schedule.ParseAlgoSpec(cfg.Algo)
 	costs := defaultCosts[ep.Name()]
 	if cfg.Costs.Alpha > 0 {
@@ -296,7 +304,7 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 		chunkBytes: cfg.ChunkBytes,
 		algoSpec:   spec,
 		costs:      costs,
-		oversub:    oversubscribed(cfg.LocalSize), // measured.go
+		oversub:    oversubscribed(cfg.LocalSize, hostCPUs), // measured.go
 		scheds:     make(map[schedule.Params]*plan),
 		choices:    make(map[choiceKey]schedule.Algo),
 		sendSeq:    make(map[p2pKey]uint64),
@@ -305,7 +313,6 @@ func newComm(ep transport.Endpoint, cfg Config) (*Comm, error) {
 	if _, err := readTopoConfig(&cfg); err != nil { // fail early; start builds the layout
 		return nil, err
 	}
-	var err error
 	if c.checksum, err = parseChecksum(cfg.Checksum); err != nil {
 		return nil, err
 	}

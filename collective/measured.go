@@ -1,9 +1,8 @@
 package collective
 
 import (
-	"runtime"
-
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
 // Measured choices. The cost model prices algorithms by latency and bytes
@@ -65,7 +64,9 @@ func measuredChoice(transport string, coll schedule.Coll, size int, bytes int64,
 }
 
 // oversubscribed reports whether a host runs more of the job's ranks than
-// it has processors; localRanks <= 0 (unknown) says no.
-func oversubscribed(localRanks int) bool {
-	return localRanks > runtime.NumCPU()
+// the host processors they share (cpus.Host: KIZUNA_HOST_CPUS, which kizuna
+// run's agent sets, else this process's affinity mask); localRanks <= 0
+// (unknown) says no.
+func oversubscribed(localRanks, hostCPUs int) bool {
+	return localRanks > 0 && !cpus.Dedicated(localRanks, hostCPUs)
 }

@@ -46,14 +46,16 @@ func TestMeasuredChoice(t *testing.T) {
 func TestOversubscribed(t *testing.T) {
 	n := runtime.NumCPU()
 	tests := []struct {
-		local int
-		want  bool
+		local, host int
+		want        bool
 	}{
-		{-1, false}, {0, false}, {1, false}, {n, false}, {n + 1, true}, {4 * n, true},
+		{-1, n, false}, {0, n, false}, {1, n, false}, {n, n, false}, {n + 1, n, true}, {4 * n, n, true},
+		// A rank bound to one of two processors: the host's count decides.
+		{2, 2, false}, {3, 2, true},
 	}
 	for _, tt := range tests {
-		if got := oversubscribed(tt.local); got != tt.want {
-			t.Errorf("oversubscribed(%d) with %d CPUs = %v; want %v", tt.local, n, got, tt.want)
+		if got := oversubscribed(tt.local, tt.host); got != tt.want {
+			t.Errorf("oversubscribed(%d, %d) = %v; want %v", tt.local, tt.host, got, tt.want)
 		}
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
 // agentLingerTimeout bounds how long an agent whose ranks have all exited
@@ -92,7 +95,16 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 	if v := procsVar(env, hostProcs(), len(sp.Ranks)); v != "" {
 		env = append(env, v) // gomaxprocs.go
 	}
+	if !hasVar(env, cpus.EnvHost) {
+		// A bound rank's affinity mask shows only its share: tell it
+		// how many processors the host's ranks share (internal/cpus).
+		env = append(env, cpus.EnvHost+"="+strconv.Itoa(hostProcs()))
+	}
 	policy, err := bindPolicy(env)
+	if err != nil {
+		return fail(err)
+	}
+	sched, err := schedPolicy(env)
 	if err != nil {
 		return fail(err)
 	}
@@ -105,6 +117,7 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 		specs[i] = rankSpec{Rank: r.Rank, Env: append(env[:len(env):len(env)], r.Env...)}
 		if sets != nil {
 			specs[i].cpus = sets[i]
+			specs[i].batch = sched == "batch"
 		}
 	}
 	dir := sp.Dir

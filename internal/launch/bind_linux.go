@@ -41,10 +41,37 @@ func allowedCPUs() []int {
 	return cpus
 }
 
-// startBound starts cmd bound to cpus (none: unbound). The child inherits
-// the affinity of the thread that forks it, so this thread takes cpus for
-// the fork and its own mask back after it.
-func startBound(cmd *exec.Cmd, cpus []int) error {
+// Scheduling policies (sched(7)).
+const (
+	schedOther = 0
+	schedBatch = 3
+)
+
+// getScheduler returns the calling thread's scheduling policy.
+func getScheduler() (int, error) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// setScheduler sets the calling thread's policy to schedOther or
+// schedBatch (priority 0, the only one they take).
+func setScheduler(policy int) error {
+	var prio int32
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, 0, uintptr(policy), uintptr(unsafe.Pointer(&prio)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// startBound starts cmd bound to cpus (none: unbound), and with batch
+// under SCHED_BATCH if this thread runs under the normal policy. The child
+// inherits the affinity and policy of the thread that forks it, so this
+// thread takes them for the fork and its own back after it.
+func startBound(cmd *exec.Cmd, cpus []int, batch bool) error {
 	if len(cpus) == 0 {
 		return cmd.Start()
 	}
@@ -53,6 +80,17 @@ func startBound(cmd *exec.Cmd, cpus []int) error {
 	var old, m cpuMask
 	if getAffinity(&old) != nil {
 		return cmd.Start()
+	}
+	if batch {
+		if p, err := getScheduler(); err == nil && p == schedOther && setScheduler(schedBatch) == nil {
+			defer func() {
+				if setScheduler(schedOther) != nil {
+					// Keep the thread out of the runtime's hands, as
+					// for the affinity below.
+					runtime.LockOSThread()
+				}
+			}()
+		}
 	}
 	for _, c := range cpus {
 		if c >= 0 && c < len(m)*64 {

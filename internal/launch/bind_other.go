@@ -6,4 +6,9 @@ import "os/exec"
 
 func allowedCPUs() []int { return nil }
 
-func startBound(cmd *exec.Cmd, _ []int) error { return cmd.Start() }
+func startBound(cmd *exec.Cmd, _ []int, _ bool) error { return cmd.Start() }
+
+// The normal scheduling policy; others are not set here.
+const schedOther = 0
+
+func getScheduler() (int, error) { return schedOther, nil }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +28,26 @@ func TestBindPolicy(t *testing.T) {
 		got, err := bindPolicy(tt.env)
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("bindPolicy(%q) = %q, %v; want %q, error %v", tt.env, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestSchedPolicy(t *testing.T) {
+	tests := []struct {
+		env     []string
+		want    string
+		wantErr bool
+	}{
+		{nil, "batch", false},
+		{[]string{"KIZUNA_SCHED=batch"}, "batch", false},
+		{[]string{"KIZUNA_SCHED=normal"}, "normal", false},
+		{[]string{"KIZUNA_SCHED=normal", "KIZUNA_SCHED=batch"}, "batch", false},
+		{[]string{"KIZUNA_SCHED=fifo"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := schedPolicy(tt.env)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("schedPolicy(%q) = %q, %v; want %q, error %v", tt.env, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
@@ -67,21 +89,38 @@ func TestRanksBound(t *testing.T) {
 	if os.Getenv(EnvBind) != "" {
 		t.Skipf("%s is set in the test's environment", EnvBind)
 	}
+	if os.Getenv(EnvSched) != "" {
+		t.Skipf("%s is set in the test's environment", EnvSched)
+	}
+	if p, err := getScheduler(); err != nil || p != schedOther {
+		t.Skipf("the test runs under scheduling policy %d (%v), not the normal one", p, err)
+	}
 	tests := []struct {
 		name     string
 		env      []string
 		distinct bool
+		policy   string // field 41 of /proc/self/stat (sched(7)): 0 normal, 3 batch
 	}{
-		{"bound", nil, true},
-		{"none", []string{"KIZUNA_BIND=none"}, false},
+		{"bound", nil, true, "3"},
+		{"bound normal", []string{"KIZUNA_SCHED=normal"}, true, "0"},
+		{"none", []string{"KIZUNA_BIND=none"}, false, "0"},
 	}
 	re := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out lockedBuf
-			err := RunLocal(context.Background(), Job{NP: 2, Env: tt.env, Argv: sh(`cat /proc/self/status`), Stdout: &out, Stderr: &out, Grace: 500 * time.Millisecond})
+			// The policy is field 41 of stat; the command name (field 2)
+			// is "(cat)", without spaces.
+			err := RunLocal(context.Background(), Job{NP: 2, Env: tt.env,
+				Argv:   sh(`cat /proc/self/status; echo policy=$(cut -d' ' -f41 /proc/self/stat); echo host_cpus=$KIZUNA_HOST_CPUS`),
+				Stdout: &out, Stderr: &out, Grace: 500 * time.Millisecond})
 			if err != nil {
 				t.Fatalf("RunLocal() = %v; output %q", err, out.String())
+			}
+			for _, want := range []string{"policy=" + tt.policy, "host_cpus=" + strconv.Itoa(hostProcs())} {
+				if n := strings.Count(out.String(), want+"\n"); n != 2 {
+					t.Errorf("%q in %d ranks' output; want 2 (output %q)", want, n, out.String())
+				}
 			}
 			var lists []string
 			for _, m := range re.FindAllStringSubmatch(out.String(), -1) {

@@ -134,7 +134,7 @@ func (ps *procSet) start(argv []string, dir string, sp rankSpec, withStdin bool)
 		cmd.Stdin = inR
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := startBound(cmd, sp.cpus); err != nil { // bind.go
+	if err := startBound(cmd, sp.cpus, sp.batch); err != nil { // bind.go
 		closeAll()
 		return fmt.Errorf("launch: start rank %d: %w", sp.Rank, err)
 	}

@@ -77,9 +77,10 @@ const (
 // rankSpec is one rank an agent starts: its rank and the variables that
 // differ between ranks.
 type rankSpec struct {
-	Rank int
-	Env  []string
-	cpus []int // the agent's binding for this rank (bind.go); not sent
+	Rank  int
+	Env   []string
+	cpus  []int // the agent's binding for this rank (bind.go); not sent
+	batch bool  // start it under SCHED_BATCH (bind.go); not sent
 }
 
 // spawnMsg asks an agent to start ranks.

@@ -93,10 +93,14 @@ func (b *bell) close() {
 // made on the first sleep, so that later sleeps allocate nothing (os.File's
 // Read would allocate an error at every timeout).
 type waiter struct {
-	b   *bell
-	buf [1]byte
-	rc  syscall.RawConn
-	fn  func(fd uintptr) bool
+	b *bell
+	// yield: a wait gives the processor away (sched_yield) between its
+	// looks; not when every rank of the host has a processor of its own
+	// (Endpoint.yield).
+	yield bool
+	buf   [1]byte
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool
 }
 
 // sleep waits until the bell rings or d passes (spurious returns are

@@ -17,7 +17,10 @@ func openBell(string) (*bell, error)   { return &bell{}, nil }
 func (b *bell) ring(uint32)            {}
 func (b *bell) close()                 {}
 
-type waiter struct{ b *bell }
+type waiter struct {
+	b     *bell
+	yield bool // see waiter in bell_linux.go
+}
 
 func (w *waiter) sleep(counter *atomic.Uint64, old uint64, d time.Duration) {
 	const step = 50 * time.Microsecond

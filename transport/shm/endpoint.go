@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kizuna-hpc/kizuna/internal/auth"
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
@@ -201,6 +202,9 @@ func segProof(cfg *Config, role, path string, src, dst int, pid int, born uint64
 type Prepared struct {
 	cfg Config
 	in  []*segment // [peer]; created by this rank
+	// dedicated: every rank of this host (Peers and this one) has a
+	// processor of its own (cpus.Host), so waits do not sched_yield.
+	dedicated bool
 
 	mu   sync.Mutex
 	used bool // Connect was called or Close
@@ -213,7 +217,11 @@ func Prepare(cfg Config) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{cfg: rc, in: make([]*segment, rc.Size)}
+	host, err := cpus.Host()
+	if err != nil {
+		return nil, fmt.Errorf("shm: %w", err)
+	}
+	p := &Prepared{cfg: rc, in: make([]*segment, rc.Size), dedicated: cpus.Dedicated(len(rc.Peers)+1, host)}
 	pid, born := os.Getpid(), selfStart()
 	for _, peer := range rc.Peers {
 		path := segPath(&rc, peer, rc.Rank)
@@ -272,7 +280,8 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		p.release()
 		return nil, fmt.Errorf("shm: connect: mux of rank %d of %d for rank %d of %d", mux.Rank(), mux.Size(), cfg.Rank, cfg.Size)
 	}
-	e := &Endpoint{rank: cfg.Rank, size: cfg.Size, mux: mux, peers: make([]*link, cfg.Size), log: cfg.Logger, heartbeat: cfg.Heartbeat}
+	e := &Endpoint{rank: cfg.Rank, size: cfg.Size, mux: mux, peers: make([]*link, cfg.Size), log: cfg.Logger, heartbeat: cfg.Heartbeat,
+		yield: !p.dedicated}
 	out := make([]*segment, cfg.Size)
 	fail := func(err error) (*Endpoint, error) {
 		for _, s := range out {
@@ -309,9 +318,9 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			in:   in,
 		}
 		l.proc = newProcPath(l.pid)
-		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell}}
-		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell}}
-		l.loopW = waiter{b: in.consBell}
+		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell, yield: e.yield}}
+		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell, yield: e.yield}}
+		l.loopW = waiter{b: in.consBell, yield: e.yield}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
 	}
@@ -410,6 +419,12 @@ type Endpoint struct {
 	peers      []*link // nil where there is no link
 	log        *slog.Logger
 	heartbeat  time.Duration // Config.Heartbeat; <= 0: no stopped-peer check
+	// yield: waits give the processor to other threads (sched_yield)
+	// between looks, for ranks that share processors; with one each, a
+	// yield only hands the core to this process's own runtime threads
+	// (sysmon wakes every 20-90 us for milliseconds after a start or an
+	// idle spell), so a rank that has one to itself spins (ring.go).
+	yield bool
 
 	inlined   atomic.Uint64 // frames delivered by inline readers (poll.go)
 	closed    atomic.Bool   // Close was called: sends fail, frames read are dropped
@@ -668,7 +683,7 @@ func (e *Endpoint) readLoop(l *link) {
 			// A receiver is polling this ring for its frame: leave
 			// the frame to it (it gives up at once on another's).
 			runtime.Gosched()
-			osYield()
+			e.yieldProc()
 			continue
 		}
 		if err == nil {
@@ -733,6 +748,13 @@ func (e *Endpoint) readFrame(l *link, prd *payloadReader, hb []byte, h *transpor
 // the ring wait too, so the bound is short.
 const postWait = 200 * time.Microsecond
 
+// yieldProc gives the processor away (osYield) if e.yield.
+func (e *Endpoint) yieldProc() {
+	if e.yield {
+		osYield()
+	}
+}
+
 // awaitPost waits, yielding, up to postWait for a receive for k to be
 // posted, if this rank has started k's operation (otherwise the receive may
 // be far off: the frame goes to the unexpected queue at once).
@@ -745,7 +767,7 @@ func (e *Endpoint) awaitPost(k transport.Key) {
 		if posted, started := e.mux.Posted(k); posted || !started || e.closed.Load() {
 			return
 		}
-		osYield()
+		e.yieldProc()
 	}
 }
 

@@ -67,7 +67,7 @@ func (e *Endpoint) poll(r *transport.Recv) {
 		if r.Ready() {
 			return
 		}
-		osYield()
+		e.yieldProc()
 	}
 }
 

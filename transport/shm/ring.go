@@ -60,7 +60,9 @@ func await(counter *atomic.Uint64, old uint64, flag *atomic.Uint32, w *waiter, y
 		if v := counter.Load(); v != old {
 			return v, nil
 		}
-		osYield()
+		if w.yield {
+			osYield()
+		}
 		if v := counter.Load(); v != old {
 			return v, nil
 		}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
@@ -28,8 +29,12 @@ type endpoint struct {
 	peers      []*peer // nil at rank
 	log        *slog.Logger
 
-	spin      time.Duration // inline read budget of Mux.Wait (fastpath.go); 0: off
-	counted   bool          // counted in liveEndpoints until Close
+	spin time.Duration // inline read budget of Mux.Wait (fastpath.go); 0: off
+	// yield: an inline reader gives its processor away (sched_yield)
+	// between attempts; not when every rank of the host has a processor
+	// of its own (fastpath.go, "Yielding").
+	yield     bool
+	counted   bool // counted in liveEndpoints until Close
 	closed    atomic.Bool
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per socket
@@ -73,7 +78,11 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 	}
 	// One socket per peer delivers each peer's frames in order.
 	e.mux.SetFIFO(cfg.SocketsPerPeer == 1)
-	spin, err := spinBudget(cfg.LocalRanks)
+	hostCPUs, err := cpus.Host()
+	var spin time.Duration
+	if err == nil {
+		spin, err = spinBudget(cfg.LocalRanks, hostCPUs)
+	}
 	if err != nil {
 		for _, cs := range conns {
 			for _, c := range cs {
@@ -86,6 +95,7 @@ func newEndpoint(cfg *resolved, conns [][]*net.TCPConn) (*endpoint, error) {
 	}
 	if cfg.Impl == ImplNet {
 		e.spin = spin
+		e.yield = !cpus.Dedicated(cfg.LocalRanks, hostCPUs)
 	}
 	for p, cs := range conns {
 		if p == cfg.Rank || cs == nil { // no link to p

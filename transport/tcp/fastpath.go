@@ -8,12 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/transport"
 )
 
@@ -70,7 +70,7 @@ import (
 const DefaultSpin = 100 * time.Microsecond
 
 // DefaultSpinDedicated is the budget when every rank of the host has a
-// processor of its own (Config.LocalRanks <= runtime.NumCPU()): a rank that
+// processor of its own (Config.LocalRanks <= cpus.Host()): a rank that
 // waits longer before it sleeps keeps its core from halting, which on a
 // virtual machine costs tens of microseconds per wake-up. Measured
 // (docs/performance.md, "Latency"), 1 ms against 100 us at np=2 on 2
@@ -99,11 +99,11 @@ const (
 var errAgain = errors.New("tcp: no data")
 
 // spinBudget reads EnvSpin; without it, the default for localRanks ranks
-// on this host (0: unknown).
-func spinBudget(localRanks int) (time.Duration, error) {
+// on this host (0: unknown) sharing hostCPUs processors.
+func spinBudget(localRanks, hostCPUs int) (time.Duration, error) {
 	v := os.Getenv(EnvSpin)
 	if v == "" {
-		if localRanks > 0 && localRanks <= runtime.NumCPU() {
+		if cpus.Dedicated(localRanks, hostCPUs) {
 			return DefaultSpinDedicated, nil
 		}
 		return DefaultSpin, nil
@@ -164,7 +164,7 @@ func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
 	st.watch = watchReader{rd: newRawReader(rc), s: s}
 	st.src = bufSource{st: st}
 	st.prd = payloadReader{e: e, p: p, rd: &st.src}
-	st.isrc = inlineSource{st: st, spin: e.spin}
+	st.isrc = inlineSource{st: st, spin: e.spin, yield: e.yield}
 	st.iprd = payloadReader{e: e, p: p, rd: &st.isrc}
 	return st, nil
 }
@@ -283,6 +283,7 @@ func (st *stream) takeBuffered(p []byte) int {
 type inlineSource struct {
 	st    *stream
 	spin  time.Duration
+	yield bool // endpoint.yield
 	start time.Time
 }
 
@@ -302,7 +303,9 @@ func (b *inlineSource) Read(p []byte) (int, error) {
 		if time.Since(b.start) > b.spin {
 			return st.watch.Read(p)
 		}
-		osYield()
+		if b.yield {
+			osYield()
+		}
 	}
 }
 
@@ -548,7 +551,9 @@ func (e *endpoint) poll(r *transport.Recv) {
 		if p.failure() != nil || e.closed.Load() || time.Since(start) > e.spin {
 			return
 		}
-		osYield()
+		if e.yield {
+			osYield()
+		}
 	}
 }
 
@@ -616,6 +621,18 @@ var liveEndpoints atomic.Int32
 // spinShared lets endpoints that share their process spin all the same
 // (tests of the inline path, whose ranks all live in the test process).
 var spinShared atomic.Bool
+
+// Yielding. Between its attempts an inline reader gives its processor to
+// another runnable thread (osYield) when the host's ranks share
+// processors: the peer this rank waits for may need it. When every rank
+// has one of its own (Config.LocalRanks <= cpus.Host(), endpoint.yield
+// false) it does not: the only threads a yield lets in are this process's
+// own, chiefly the Go runtime's sysmon, which after a start or an idle
+// spell wakes every 20-90 us for some milliseconds, and a yield handed it
+// the core in the middle of every such operation (10-40 us each). With
+// kizuna run's agent starting bound ranks under SCHED_BATCH, sysmon's
+// wake-ups then wait for the scheduler tick instead (internal/launch,
+// bind.go).
 
 // osYield gives the processor to another runnable thread, if any: on a
 // loaded machine the peer this rank waits for may need it.

@@ -20,7 +20,7 @@ type stream struct{}
 
 var liveEndpoints atomic.Int32
 
-func spinBudget(int) (time.Duration, error) { return 0, nil }
+func spinBudget(int, int) (time.Duration, error) { return 0, nil }
 
 func newStream(*endpoint, *peer, *sock, *net.TCPConn) (*stream, error) { return nil, nil }
 

@@ -221,23 +221,27 @@ func TestSpinBudget(t *testing.T) {
 	tests := []struct {
 		env        string
 		localRanks int
+		hostCPUs   int
 		want       time.Duration
 		wantErr    bool
 	}{
-		{"", 0, DefaultSpin, false},
-		{"", cpus, DefaultSpinDedicated, false},
-		{"", 1, DefaultSpinDedicated, false},
-		{"", cpus + 1, DefaultSpin, false},
-		{"0", 1, 0, false},
-		{"250us", cpus + 1, 250 * time.Microsecond, false},
-		{"-1us", 0, 0, true},
-		{"fast", 0, 0, true},
+		{"", 0, cpus, DefaultSpin, false},
+		{"", cpus, cpus, DefaultSpinDedicated, false},
+		{"", 1, cpus, DefaultSpinDedicated, false},
+		{"", cpus + 1, cpus, DefaultSpin, false},
+		// Bound to one of two processors, the host's count decides.
+		{"", 2, 2, DefaultSpinDedicated, false},
+		{"", 3, 2, DefaultSpin, false},
+		{"0", 1, cpus, 0, false},
+		{"250us", cpus + 1, cpus, 250 * time.Microsecond, false},
+		{"-1us", 0, cpus, 0, true},
+		{"fast", 0, cpus, 0, true},
 	}
 	for _, tt := range tests {
 		t.Setenv(EnvSpin, tt.env)
-		got, err := spinBudget(tt.localRanks)
+		got, err := spinBudget(tt.localRanks, tt.hostCPUs)
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("spinBudget(%d) with %s=%q = %v, %v; want %v, error %v", tt.localRanks, EnvSpin, tt.env, got, err, tt.want, tt.wantErr)
+			t.Errorf("spinBudget(%d, %d) with %s=%q = %v, %v; want %v, error %v", tt.localRanks, tt.hostCPUs, EnvSpin, tt.env, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
