@@ -15,6 +15,11 @@ import (
 	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
+// agentBatchesSelf: an agent that binds its ranks and starts them under
+// SCHED_BATCH puts its own process under it too (bind.go). Tests that run
+// Agent inside the test binary turn it off.
+var agentBatchesSelf = true
+
 // agentLingerTimeout bounds how long an agent whose ranks have all exited
 // waits for the launcher to close its standard input.
 const agentLingerTimeout = 10 * time.Second
@@ -111,6 +116,13 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 	var sets [][]int
 	if policy == "core" {
 		sets = bindSets(allowedCPUs(), len(sp.Ranks)) // bind.go
+	}
+	if sets != nil && sched == "batch" && agentBatchesSelf {
+		// The agent shares the ranks' processors: its own runtime
+		// threads must not preempt them either (bind.go).
+		if err := batchProcess(); err != nil {
+			fmt.Fprintln(logw, "kizuna agent: SCHED_BATCH:", err)
+		}
 	}
 	specs := make([]rankSpec, len(sp.Ranks))
 	for i, r := range sp.Ranks {

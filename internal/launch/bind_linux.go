@@ -1,7 +1,9 @@
 package launch
 
 import (
+	"os"
 	"os/exec"
+	"strconv"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -58,13 +60,37 @@ func getScheduler() (int, error) {
 
 // setScheduler sets the calling thread's policy to schedOther or
 // schedBatch (priority 0, the only one they take).
-func setScheduler(policy int) error {
+func setScheduler(policy int) error { return setThreadScheduler(0, policy) }
+
+// setThreadScheduler sets thread tid's policy (0: the calling thread).
+func setThreadScheduler(tid, policy int) error {
 	var prio int32
-	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, 0, uintptr(policy), uintptr(unsafe.Pointer(&prio)))
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(policy), uintptr(unsafe.Pointer(&prio)))
 	if errno != 0 {
 		return errno
 	}
 	return nil
+}
+
+// batchProcess puts every thread of this process that runs under the
+// normal policy under SCHED_BATCH; threads started later inherit it from
+// the thread that starts them. It returns the first error.
+func batchProcess() error {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if err := setThreadScheduler(tid, schedBatch); err != nil && first == nil && err != syscall.ESRCH {
+			first = err
+		}
+	}
+	return first
 }
 
 // startBound starts cmd bound to cpus (none: unbound), and with batch
