@@ -26,11 +26,15 @@ type Options struct {
 	Factor   int64 // size multiplier between rows (>= 2)
 	Iters    int
 	Warmup   int
-	Check    bool
-	DType    collective.DType
-	RedOp    collective.Op
-	Root     int
-	Algo     collective.Algo // AlgoAuto: the communicator chooses
+	// Settle is the least time the warm-up of each size lasts: it runs
+	// Warmup operations at a time until the slowest rank has spent
+	// Settle on them (0: exactly Warmup). See settleTime.
+	Settle time.Duration
+	Check  bool
+	DType  collective.DType
+	RedOp  collective.Op
+	Root   int
+	Algo   collective.Algo // AlgoAuto: the communicator chooses
 	// Compare, if not empty, runs every operation once per algorithm listed,
 	// in order, instead of once with Algo (kizuna bench -compare).
 	Compare []collective.Algo
@@ -45,9 +49,25 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Ops: []schedule.Coll{schedule.AllReduce}, MinBytes: 8, MaxBytes: 32 << 20, Factor: 2,
-		Iters: 20, Warmup: 5, Check: true, DType: collective.Float32, RedOp: collective.Sum,
+		Iters: 20, Warmup: 5, Settle: DefaultSettle, Check: true, DType: collective.Float32, RedOp: collective.Sum,
 	}
 }
+
+// DefaultSettle is kizuna bench's least warm-up time per size
+// (Options.Settle). Before each size's timed operations the benchmark
+// itself has just disturbed the rank: it collected the garbage of the
+// previous size and of the check (runtime.GC), and started the process
+// before the first one. Both put the Go runtime's sysmon thread back into
+// its start-up rhythm, a wake-up every 20-90 us for about 50 wake-ups and
+// fewer after, and each wake-up takes a rank's processor from it for
+// 10-40 us wherever it shares one (with other ranks, or with its agent).
+// A fixed count of warm-up operations does not outlast that at small
+// sizes: a 64 KiB reduce-scatter at np=4 on 2 cores (`kizuna bench -np 4
+// -transport tcp -op reducescatter -b 64K -e 64K -n 10`, three runs) took
+// 126-148 us with -w 2 and 51-76 us with -w 100. Ten milliseconds covers
+// the first 50 wake-ups with room to spare and adds about half a second to
+// a 24-size sweep.
+const DefaultSettle = 10 * time.Millisecond
 
 // Row is one measured size of one collective, one of out-of-place/in-place.
 type Row struct {
@@ -168,6 +188,8 @@ func (o *Options) Validate(n int) error {
 		return fmt.Errorf("bench: -n %d: want at least 1 iteration", o.Iters)
 	case o.Warmup < 0:
 		return fmt.Errorf("bench: -w %d: want 0 or more", o.Warmup)
+	case o.Settle < 0:
+		return fmt.Errorf("bench: -settle %v: want 0 or more", o.Settle)
 	case !o.DType.Valid():
 		return fmt.Errorf("bench: bad dtype")
 	case o.JSON && o.CSV:
@@ -345,8 +367,8 @@ func algoName(a collective.Algo) string {
 }
 
 func printHeader(w io.Writer, c *collective.Comm, coll schedule.Coll, algo collective.Algo, o *Options) {
-	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d, check %v\n",
-		coll, c.Size(), c.Transport(), algoName(algo), o.Iters, o.Warmup, o.Check)
+	fmt.Fprintf(w, "# kizuna bench: %s, %d ranks, transport %s, algo %s, iters %d, warmup %d (at least %v), check %v\n",
+		coll, c.Size(), c.Transport(), algoName(algo), o.Iters, o.Warmup, o.Settle, o.Check)
 	fmt.Fprintf(w, "# cost model: %s=%s\n", collective.EnvCosts, collective.FormatCosts(c.Costs()))
 	fmt.Fprintf(w, "#%55s %-55s  %-55s\n", "", "out-of-place", "in-place")
 	fmt.Fprintf(w, "#%11s %12s %8s %6s %5s %6s %10s %8s %8s %8s %8s %6s  %10s %8s %8s %8s %8s %6s\n",
@@ -684,10 +706,8 @@ func timeIt(ctx context.Context, c *collective.Comm, tc oracle.Case, o *Options,
 		}
 		return err
 	}
-	for range o.Warmup {
-		if err := one(); err != nil {
-			return nil, err
-		}
+	if err := settle(ctx, c, o, one); err != nil {
+		return nil, err
 	}
 	if err := c.Barrier(ctx); err != nil {
 		return nil, err
@@ -707,4 +727,33 @@ func timeIt(ctx context.Context, c *collective.Comm, tc oracle.Case, o *Options,
 		return nil, err
 	}
 	return times, nil
+}
+
+// settle runs one o.Warmup times, and again while the slowest rank has
+// spent less than o.Settle in these warm-up rounds. The ranks agree on
+// the time (an 8-byte all-reduce after each round), so that every rank
+// runs the same number of operations.
+func settle(ctx context.Context, c *collective.Comm, o *Options, one func() error) error {
+	if o.Warmup == 0 {
+		return nil
+	}
+	start := time.Now()
+	spent := make([]float64, 1)
+	for {
+		for range o.Warmup {
+			if err := one(); err != nil {
+				return err
+			}
+		}
+		if o.Settle <= 0 {
+			return nil
+		}
+		spent[0] = time.Since(start).Seconds()
+		if err := collective.AllReduce(ctx, c, spent, spent, collective.Max); err != nil {
+			return err
+		}
+		if spent[0] >= o.Settle.Seconds() {
+			return nil
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -147,5 +148,59 @@ func benchAllReduce(b *testing.B, tr string, algo collective.Algo, size int) {
 	}, collective.WithTransport(tr))
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestSettle checks that the warm-up runs -w operations at a time until
+// the ranks have spent Settle, the same number on every rank, and exactly
+// -w without a Settle (and none with -w 0).
+func TestSettle(t *testing.T) {
+	tests := []struct {
+		name    string
+		warmup  int
+		settle  time.Duration
+		exact   int // -1: at least minTime, a multiple of warmup
+		minTime time.Duration
+	}{
+		{"no settle", 3, 0, 3, 0},
+		{"no warmup", 0, 20 * time.Millisecond, 0, 0},
+		{"settles", 3, 20 * time.Millisecond, -1, 20 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			counts := make([]int, 3)
+			elapsed := make([]time.Duration, 3)
+			err := collective.RunLocal(context.Background(), 3, func(ctx context.Context, c *collective.Comm) error {
+				o := Options{Warmup: tt.warmup, Settle: tt.settle}
+				start := time.Now()
+				err := settle(ctx, c, &o, func() error {
+					counts[c.Rank()]++
+					time.Sleep(100 * time.Microsecond)
+					return nil
+				})
+				elapsed[c.Rank()] = time.Since(start)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r, n := range counts {
+				if n != counts[0] {
+					t.Fatalf("rank %d ran %d warm-up operations, rank 0 %d; want the same on every rank", r, n, counts[0])
+				}
+			}
+			if tt.exact >= 0 {
+				if counts[0] != tt.exact {
+					t.Errorf("ran %d warm-up operations; want %d", counts[0], tt.exact)
+				}
+				return
+			}
+			if counts[0] == 0 || counts[0]%tt.warmup != 0 {
+				t.Errorf("ran %d warm-up operations; want a positive multiple of %d", counts[0], tt.warmup)
+			}
+			if elapsed[0] < tt.minTime {
+				t.Errorf("warm-up took %v; want at least %v", elapsed[0], tt.minTime)
+			}
+		})
 	}
 }

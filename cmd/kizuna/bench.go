@@ -53,6 +53,7 @@ func runBench(args []string) error {
 		factor    = fs.Int64("f", def.Factor, "size multiplier between rows")
 		iters     = fs.Int("n", def.Iters, "timed iterations per size")
 		warmup    = fs.Int("w", def.Warmup, "warmup iterations per size, and before the sweep at its largest and smallest size (as nccl-tests)")
+		settleFor = fs.Duration("settle", def.Settle, "repeat each size's -w warmup iterations until they have taken at least this long (0: just -w)")
 		check     = fs.Int("c", 1, "check results against the reference: 1 or 0")
 		dtype     = fs.String("d", "float32", "data type: float32/f32, float64/f64, float16/f16, bfloat16/bf16, int8, uint8, int32, int64")
 		redop     = fs.String("o", "sum", "reduction: sum, prod, min, max, avg")
@@ -85,6 +86,7 @@ func runBench(args []string) error {
 		return fmt.Errorf("-e: %w", err)
 	}
 	o.Factor, o.Iters, o.Warmup, o.Root, o.JSON, o.CSV = *factor, *iters, *warmup, *root, *jsonOut, *csvOut
+	o.Settle = *settleFor
 	switch *check {
 	case 0, 1:
 		o.Check = *check == 1

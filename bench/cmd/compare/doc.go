@@ -19,6 +19,9 @@
 //
 // Kizuna's numbers are its out-of-place rows, timed as nccl-tests does; the
 // peers time out-of-place calls too, except Gloo, whose all-reduce is
-// in place. Results are checked by every program; a run with wrong elements
+// in place. Every program warms up with two operations per size (Open
+// MPI's peer program's count); Kizuna's repeats them for at least
+// bench.DefaultSettle, which outlasts the Go runtime's reaction to the
+// garbage collection kizuna bench runs before each size. Results are checked by every program; a run with wrong elements
 // is an error.
 package main
