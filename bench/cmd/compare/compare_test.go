@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,27 @@ echo "op bytes time_us algbw busbw wrong"
 s=$4
 while [ $s -le $5 ]; do echo "$3 $s 40.0 $bw $bw 0"; s=$((s*2)); done
 `
+
+func TestPairedRatio(t *testing.T) {
+	tests := []struct {
+		name     string
+		num, den []float64
+		want     float64
+	}{
+		{"same runs", []float64{2, 40, 40}, []float64{1, 3, 1}, 40.0 / 3},
+		{"even count", []float64{4, 6}, []float64{2, 2}, 2.5},
+		{"uneven lengths use the common runs", []float64{1, 2, 100}, []float64{1, 1}, 1.5},
+		{"a zero denominator is left out", []float64{3, 5, 7}, []float64{0, 1, 1}, 6},
+	}
+	for _, tt := range tests {
+		if got := pairedRatio(tt.num, tt.den); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: pairedRatio(%v, %v) = %v; want %v", tt.name, tt.num, tt.den, got, tt.want)
+		}
+	}
+	if got := pairedRatio(nil, []float64{1}); !math.IsNaN(got) {
+		t.Errorf("pairedRatio with no runs = %v; want NaN", got)
+	}
+}
 
 func writeScript(t *testing.T, dir, name, body string) string {
 	t.Helper()
@@ -70,10 +92,12 @@ func TestRunMediansAndRatios(t *testing.T) {
 	// latency runs 2, 4, 6 (time 20, 200, 200: median 200). The peer's
 	// sweeps are its runs 1, 3, 5 (busbw 1, 3, 1: median 1).
 	for _, want := range []string{
-		"| size | Kizuna | mpi-tcp | gloo | Kizuna/mpi-tcp | Kizuna/gloo |",
-		"| 64B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x |",
-		"| 128B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x |",
-		"| 8 B latency (us) | 200.0 | 40.0 | 40.0 | 0.20x | 0.20x |",
+		"| size | Kizuna | mpi-tcp | gloo | Kizuna/mpi-tcp | Kizuna/gloo | run by run, mpi-tcp | run by run, gloo |\n",
+		// Run by run: 2/1, 40/3, 40/1, median 13.33.
+		"| 64B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x | 13.33x | 13.33x |\n",
+		"| 128B | 40.000 | 1.000 | 1.000 | 40.00x | 40.00x | 13.33x | 13.33x |\n",
+		// Run by run: 40/20, 40/200, 40/200, median 0.2.
+		"| 8 B latency (us) | 200.0 | 40.0 | 40.0 | 0.20x | 0.20x | 0.20x | 0.20x |\n",
 		"#### allreduce, np=2",
 	} {
 		if !strings.Contains(string(md), want) {

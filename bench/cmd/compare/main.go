@@ -399,6 +399,21 @@ func (t *table) ratio(peer string, b int64) float64 {
 	return bench.Median(t.BusBW[kizunaName][b]) / bench.Median(t.BusBW[peer][b])
 }
 
+// pairedRatio is the median over runs of num[i]/den[i]: each run's
+// measurements of two libraries were taken one after the other, seconds
+// apart, so a ratio within a run compares them in the same state of the
+// machine, whose speed changes by 2-3x from one minute to the next
+// (docs/performance.md, "Latest results").
+func pairedRatio(num, den []float64) float64 {
+	rs := make([]float64, 0, min(len(num), len(den)))
+	for i := range min(len(num), len(den)) {
+		if den[i] > 0 {
+			rs = append(rs, num[i]/den[i])
+		}
+	}
+	return bench.Median(rs)
+}
+
 // report is what a comparison measured, and what OUT.json keeps.
 type report struct {
 	Machine    string        `json:"machine"`
@@ -430,8 +445,11 @@ func (rep *report) writeMarkdown(w io.Writer) {
 		for _, p := range peers {
 			fmt.Fprintf(w, " %s/%s |", kizunaName, p)
 		}
+		for _, p := range peers {
+			fmt.Fprintf(w, " run by run, %s |", p)
+		}
 		fmt.Fprint(w, "\n|---:|")
-		fmt.Fprint(w, strings.Repeat("---:|", len(t.Impls)+len(peers)))
+		fmt.Fprint(w, strings.Repeat("---:|", len(t.Impls)+2*len(peers)))
 		fmt.Fprintln(w)
 		for _, b := range t.sizes() {
 			fmt.Fprintf(w, "| %s |", plot.FormatBytes(float64(b)))
@@ -440,6 +458,9 @@ func (rep *report) writeMarkdown(w io.Writer) {
 			}
 			for _, p := range peers {
 				fmt.Fprintf(w, " %s |", fmtRatio(t.ratio(p, b)))
+			}
+			for _, p := range peers {
+				fmt.Fprintf(w, " %s |", fmtRatio(pairedRatio(t.BusBW[kizunaName][b], t.BusBW[p][b])))
 			}
 			fmt.Fprintln(w)
 		}
@@ -452,11 +473,17 @@ func (rep *report) writeMarkdown(w io.Writer) {
 				// time ratio inverted: above 1 means Kizuna is faster
 				fmt.Fprintf(w, " %s |", fmtRatio(bench.Median(t.LatUS[p])/bench.Median(t.LatUS[kizunaName])))
 			}
+			for _, p := range peers {
+				fmt.Fprintf(w, " %s |", fmtRatio(pairedRatio(t.LatUS[p], t.LatUS[kizunaName])))
+			}
 			fmt.Fprintln(w)
 		}
 	}
 	if rep.anyLatency() {
 		fmt.Fprintln(w, "\nLatency rows give the mean time of one operation in microseconds, and their ratio is peer time / Kizuna time, so that above 1 means Kizuna is faster, as for bandwidth.")
+	}
+	if len(rep.Tables) > 0 {
+		fmt.Fprintln(w, "\nKizuna/peer is the ratio of the medians; \"run by run\" is the median of the ratios within each run (Kizuna's and the peer's sweeps of one run ran back to back), which compares the two in the same state of the machine.")
 	}
 }
 
