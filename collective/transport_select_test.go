@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
 // TestTransportChoice: each rank links over shared memory with the ranks
@@ -205,5 +210,37 @@ func BenchmarkAllReduceShm(b *testing.B) {
 		if err := <-errs; err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHostCPUsMalformed: a KIZUNA_HOST_CPUS that is not a positive count is
+// refused with ErrInvalid naming it, before anything connects; a valid one
+// decides whether the host is oversubscribed.
+func TestHostCPUsMalformed(t *testing.T) {
+	for _, v := range []string{"0", "-1", "two", "1.5"} {
+		t.Setenv(cpus.EnvHost, v)
+		cfg := Config{Size: 1}
+		err := validateConfig(&cfg)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), cpus.EnvHost) {
+			t.Errorf("validateConfig with %s=%q = %v; want ErrInvalid naming %s", cpus.EnvHost, v, err, cpus.EnvHost)
+		}
+	}
+	// The host's count, not this process's processors, decides.
+	for _, tt := range []struct {
+		host string
+		want bool
+	}{
+		{"2", true},
+		{strconv.Itoa(runtime.NumCPU() + 3), false},
+	} {
+		t.Setenv(cpus.EnvHost, tt.host)
+		c, err := NewLocal(context.Background(), 1, WithConfig(func(cfg *Config) { cfg.LocalSize = 3 }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c[0].oversub != tt.want {
+			t.Errorf("3 local ranks with %s=%s: oversubscribed = %v; want %v", cpus.EnvHost, tt.host, c[0].oversub, tt.want)
+		}
+		c[0].Close()
 	}
 }
