@@ -15,10 +15,11 @@ import (
 	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
-// agentBatchesSelf: an agent that binds its ranks and starts them under
-// SCHED_BATCH puts its own process under it too (bind.go). Tests that run
-// Agent inside the test binary turn it off.
-var agentBatchesSelf = true
+// batchSelf: an agent that binds its ranks and starts them under
+// SCHED_BATCH puts its own process under it too, as does a launcher whose
+// host's agent will (bind.go). Tests, which run both inside the test
+// binary, turn it off.
+var batchSelf = true
 
 // agentLingerTimeout bounds how long an agent whose ranks have all exited
 // waits for the launcher to close its standard input.
@@ -117,7 +118,7 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 	if policy == "core" {
 		sets = bindSets(allowedCPUs(), len(sp.Ranks)) // bind.go
 	}
-	if sets != nil && sched == "batch" && agentBatchesSelf {
+	if sets != nil && sched == "batch" && batchSelf {
 		// The agent shares the ranks' processors: its own runtime
 		// threads must not preempt them either (bind.go).
 		if err := batchProcess(); err != nil {

@@ -22,9 +22,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	// Agents run in the test process itself too (run_test.go): they
-	// must not put the test binary under SCHED_BATCH.
-	agentBatchesSelf = false
+	// Launchers and agents run in the test process itself too
+	// (run_test.go): they must not put the test binary under SCHED_BATCH.
+	batchSelf = false
 	goleak.VerifyTestMain(m)
 }
 

@@ -119,6 +119,11 @@ func Run(ctx context.Context, job Job) error {
 	if err != nil {
 		return err
 	}
+	for _, nd := range nodes {
+		if nd.local {
+			batchLauncher(job.Env, len(nd.ranks))
+		}
+	}
 	s := &supervisor{
 		job:    job,
 		nodes:  nodes,
