@@ -28,7 +28,7 @@ type Options struct {
 	Warmup   int
 	// Settle is the least time the warm-up of each size lasts: it runs
 	// Warmup operations at a time until the slowest rank has spent
-	// Settle on them (0: exactly Warmup). See settleTime.
+	// Settle on them (0: exactly Warmup). See DefaultSettle.
 	Settle time.Duration
 	Check  bool
 	DType  collective.DType

@@ -3,8 +3,8 @@ package launch
 import (
 	"os"
 	"os/exec"
-	"strconv"
 	"runtime"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
