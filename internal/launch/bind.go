@@ -26,12 +26,7 @@ const EnvBind = "KIZUNA_BIND"
 // followed by the job's, the last entry winning), or an error for an
 // unknown one.
 func bindPolicy(env []string) (string, error) {
-	v := ""
-	for _, kv := range env {
-		if k, val, _ := strings.Cut(kv, "="); k == EnvBind {
-			v = val // the last one wins, as in exec
-		}
-	}
+	v := lastValue(env, EnvBind)
 	switch v {
 	case "", "core":
 		return "core", nil
@@ -88,12 +83,7 @@ const EnvSched = "KIZUNA_SCHED"
 // schedPolicy returns the scheduling policy env names for bound ranks (the
 // last entry winning), or an error for an unknown one.
 func schedPolicy(env []string) (string, error) {
-	v := ""
-	for _, kv := range env {
-		if k, val, _ := strings.Cut(kv, "="); k == EnvSched {
-			v = val
-		}
-	}
+	v := lastValue(env, EnvSched)
 	switch v {
 	case "", "batch":
 		return "batch", nil
@@ -101,6 +91,18 @@ func schedPolicy(env []string) (string, error) {
 		return "normal", nil
 	}
 	return "", fmt.Errorf("launch: %s=%q: want batch or normal", EnvSched, v)
+}
+
+// lastValue is name's value in env, "" if unset; the last entry wins, as
+// in exec.
+func lastValue(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, _ := strings.Cut(kv, "="); k == name {
+			v = val
+		}
+	}
+	return v
 }
 
 // bindSets splits cpus among ranks local ranks: rank i gets
