@@ -106,19 +106,11 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 		// how many processors the host's ranks share (internal/cpus).
 		env = append(env, cpus.EnvHost+"="+strconv.Itoa(hostProcs()))
 	}
-	policy, err := bindPolicy(env)
+	sets, batch, err := bindPlan(env, len(sp.Ranks)) // bind.go
 	if err != nil {
 		return fail(err)
 	}
-	sched, err := schedPolicy(env)
-	if err != nil {
-		return fail(err)
-	}
-	var sets [][]int
-	if policy == "core" {
-		sets = bindSets(allowedCPUs(), len(sp.Ranks)) // bind.go
-	}
-	if sets != nil && sched == "batch" && batchSelf {
+	if batch && batchSelf {
 		// The agent shares the ranks' processors: its own runtime
 		// threads must not preempt them either (bind.go).
 		if err := batchProcess(); err != nil {
@@ -130,7 +122,7 @@ func Agent(in io.Reader, out io.Writer, sigs <-chan os.Signal, logw io.Writer) e
 		specs[i] = rankSpec{Rank: r.Rank, Env: append(env[:len(env):len(env)], r.Env...)}
 		if sets != nil {
 			specs[i].cpus = sets[i]
-			specs[i].batch = sched == "batch"
+			specs[i].batch = batch
 		}
 	}
 	dir := sp.Dir

@@ -141,3 +141,35 @@ func TestRanksBound(t *testing.T) {
 		})
 	}
 }
+
+// TestBindPlan: what an agent (and its host's launcher) decides from the
+// environment: bound and SCHED_BATCH only with a processor per rank and
+// neither policy turned off; a bad policy is an error.
+func TestBindPlan(t *testing.T) {
+	n := len(allowedCPUs())
+	if n < 1 {
+		t.Skip("no CPU affinity mask here")
+	}
+	tests := []struct {
+		name      string
+		env       []string
+		ranks     int
+		bound     bool
+		batch     bool
+		wantError bool
+	}{
+		{"default", nil, n, true, true, false},
+		{"sched normal", []string{"KIZUNA_SCHED=normal"}, n, true, false, false},
+		{"bind none", []string{"KIZUNA_BIND=none"}, n, false, false, false},
+		{"oversubscribed", nil, n + 1, false, false, false},
+		{"bad sched", []string{"KIZUNA_SCHED=fifo"}, n, false, false, true},
+		{"bad bind", []string{"KIZUNA_BIND=socket"}, n, false, false, true},
+	}
+	for _, tt := range tests {
+		sets, batch, err := bindPlan(tt.env, tt.ranks)
+		if (err != nil) != tt.wantError || (sets != nil) != tt.bound || batch != tt.batch {
+			t.Errorf("%s: bindPlan(%q, %d) = %v, %v, %v; want bound %v, batch %v, error %v",
+				tt.name, tt.env, tt.ranks, sets, batch, err, tt.bound, tt.batch, tt.wantError)
+		}
+	}
+}

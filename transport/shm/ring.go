@@ -9,7 +9,8 @@ import (
 // Waiting: a side that cannot go on checks the other side's counter a few
 // times, then yields its processor, to the other goroutines of its process
 // (a reader goroutine waiting here holds a P) and, with sched_yield, to
-// other processes (the peer may be waiting for this core), for a while;
+// other processes (the peer may be waiting for this core; not when every
+// rank of the host has a processor of its own, waiter.yield), for a while;
 // then it sleeps on its bell (bell_linux.go). A side in the middle of an
 // operation (a sender waiting for room, a receiver for the rest of a frame
 // or for its own frame, poll.go) yields for busyYield; the reader goroutine

@@ -170,24 +170,7 @@ func newStream(e *endpoint, p *peer, s *sock, c *net.TCPConn) (*stream, error) {
 }
 
 // readFD is one non-blocking read of the socket into st.dst.
-func (st *stream) readFD(fd uintptr) {
-	for {
-		n, err := rawRead(fd, st.dst)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			n = 0
-			if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK {
-				err = errAgain
-			}
-		} else if n == 0 && len(st.dst) > 0 {
-			err = io.EOF
-		}
-		st.n, st.err = n, err
-		return
-	}
-}
+func (st *stream) readFD(fd uintptr) { st.n, st.err = readOnce(fd, st.dst) }
 
 // readNB reads once into b without blocking: errAgain when nothing has
 // arrived, io.EOF at the end of the stream. The token is held.
@@ -294,10 +277,7 @@ func (b *inlineSource) Read(p []byte) (int, error) {
 	}
 	for {
 		n, err := st.readNB(p)
-		if n > 0 || err != errAgain {
-			if err == nil && n == 0 {
-				err = io.EOF
-			}
+		if err != errAgain {
 			return n, err
 		}
 		if time.Since(b.start) > b.spin {
@@ -657,6 +637,26 @@ func rawRead(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// readOnce is one non-blocking read of fd into b, retried on EINTR:
+// errAgain when nothing has arrived, io.EOF at the end of the stream (a
+// read of nothing into a non-empty b).
+func readOnce(fd uintptr, b []byte) (int, error) {
+	for {
+		n, err := rawRead(fd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			return 0, errAgain
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
 // rawReader is the reader goroutine's blocking read of a socket: rawRead
 // while data is there, the netpoller while it is not (rc.Read). Its
 // method value is made once, so a read allocates nothing.
@@ -688,22 +688,12 @@ func (r *rawReader) Read(b []byte) (int, error) {
 }
 
 func (r *rawReader) read(fd uintptr) bool {
-	for {
-		n, err := rawRead(fd, r.dst)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false // wait for the socket
-		case err != nil:
-			r.n, r.err = 0, err
-		case n == 0:
-			r.n, r.err = 0, io.EOF
-		default:
-			r.n, r.err = n, nil
-		}
-		return true
+	n, err := readOnce(fd, r.dst)
+	if err == errAgain {
+		return false // wait for the socket
 	}
+	r.n, r.err = n, err
+	return true
 }
 
 // fastWrite is the state of netLink.tryWrite, kept in the link so that a
