@@ -2,7 +2,6 @@ package collective
 
 import (
 	"github.com/kizuna-hpc/kizuna/collective/schedule"
-	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
 // Measured choices. The cost model prices algorithms by latency and bytes
@@ -68,5 +67,5 @@ func measuredChoice(transport string, coll schedule.Coll, size int, bytes int64,
 // run's agent sets, else this process's affinity mask); localRanks <= 0
 // (unknown) says no.
 func oversubscribed(localRanks, hostCPUs int) bool {
-	return localRanks > 0 && !cpus.Dedicated(localRanks, hostCPUs)
+	return localRanks > hostCPUs
 }
