@@ -27,6 +27,7 @@ const (
 	EnvDir       = "KIZUNA_SHM_DIR"        // directory of the segment files
 	EnvHeartbeat = "KIZUNA_HEARTBEAT"      // failure detection interval (as the TCP transport's)
 	EnvInline    = "KIZUNA_SHM_INLINE"     // inline reads (poll.go): "on" (default) or "off"
+	EnvCopy      = "KIZUNA_SHM_COPY"       // copies into rings (copy.go): "auto" (default), "cached" or "nt"
 )
 
 // DefaultRingBytes is the ring size per direction when neither
@@ -88,6 +89,11 @@ type Config struct {
 	// the ring itself (poll.go): "on", "off", or "" for KIZUNA_SHM_INLINE,
 	// else on. Only an endpoint that links every other rank reads inline.
 	Inline string
+	// Copy says how the producer copies large pieces into a ring
+	// (copy.go): CopyAuto (measure, per link), CopyCached (ordinary
+	// stores) or CopyNT (non-temporal stores); "" for KIZUNA_SHM_COPY,
+	// else CopyAuto. Each rank decides for its own outgoing rings.
+	Copy string
 	// Logger receives warnings about lost links. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -134,6 +140,17 @@ func resolve(cfg Config) (Config, error) {
 	}
 	if cfg.Inline == "" {
 		cfg.Inline = os.Getenv(EnvInline)
+	}
+	if cfg.Copy == "" {
+		if v := os.Getenv(EnvCopy); v != "" {
+			if checkCopy(v) != nil {
+				return cfg, fmt.Errorf("shm: %s=%q: want auto, cached or nt", EnvCopy, v)
+			}
+			cfg.Copy = v
+		}
+	}
+	if err := checkCopy(cfg.Copy); err != nil {
+		return cfg, err
 	}
 	switch cfg.Inline {
 	case "", "on", "off":
@@ -318,7 +335,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 			in:   in,
 		}
 		l.proc = newProcPath(l.pid)
-		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell, yield: e.yield}}
+		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell, yield: e.yield}, c: newCopier(cfg.Copy)}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell, yield: e.yield}}
 		l.loopW = waiter{b: in.consBell, yield: e.yield}
 		l.prd = payloadReader{l: l, check: l.recvCheck}

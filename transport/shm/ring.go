@@ -108,6 +108,7 @@ type producer struct {
 	head uint64 // bytes written; == seg.head between frames
 	tail uint64 // the consumer's position as last read
 	w    waiter // sleeps on seg.prodBell
+	c    copier // copies large pieces in (copy.go)
 }
 
 // write copies b into the ring, waiting for room with check. It publishes
@@ -137,7 +138,7 @@ func (p *producer) write(b []byte, flush bool, check checkFunc) (int, error) {
 		}
 		off := p.head & s.mask
 		n := min(uint64(len(b)-done), free, size-off, PublishBytes)
-		copy(s.data[off:off+n], b[done:])
+		p.c.copy(s.data[off:off+n], b[done:done+int(n)])
 		done += int(n)
 		p.head += n
 		if done < len(b) {

@@ -96,11 +96,13 @@ func TestConformance(t *testing.T) {
 	// it in pieces; the default ring is the one used in production.
 	// Receivers reading inline (poll.go) and only the reader goroutines
 	// must pass alike.
+	// Non-temporal copies into the ring (copy.go; auto chooses them on a
+	// slow machine, so a fast one must test them by name) too.
 	for _, ring := range []int{minRingBytes, DefaultRingBytes} {
-		for _, inline := range []string{"on", "off"} {
-			t.Run(fmt.Sprintf("ring=%d/inline=%s", ring, inline), func(t *testing.T) {
+		for _, mode := range []struct{ inline, copy string }{{"on", ""}, {"off", ""}, {"on", CopyNT}} {
+			t.Run(fmt.Sprintf("ring=%d/inline=%s/copy=%s", ring, mode.inline, mode.copy), func(t *testing.T) {
 				transporttest.Run(t, func(t *testing.T, size int) []transport.Endpoint {
-					return endpoints(connect(t, size, ring, func(c *Config) { c.Inline = inline }))
+					return endpoints(connect(t, size, ring, func(c *Config) { c.Inline, c.Copy = mode.inline, mode.copy }))
 				})
 			})
 		}
