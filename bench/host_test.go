@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-hpc/kizuna/internal/ntstore"
 )
 
 func TestMedian(t *testing.T) {
@@ -28,5 +32,33 @@ func TestLoadAvg(t *testing.T) {
 	}
 	if f := len(strings.Fields(got)); f != 3 {
 		t.Errorf("LoadAvg() = %q; want three load averages", got)
+	}
+}
+
+// TestMeasureDistance: between two processors the probe reports a round
+// trip and three rates, all positive; a processor that is not there is an
+// error, not a hang.
+func TestMeasureDistance(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		if _, err := MeasureDistance(0, 1); !errors.Is(err, ErrNoPinning) {
+			t.Fatalf("MeasureDistance = %v; want ErrNoPinning", err)
+		}
+		return
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two processors")
+	}
+	d, err := MeasureDistance(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RoundTrip <= 0 || d.Cached <= 0 || d.Read <= 0 || ntstore.Available && d.NT <= 0 {
+		t.Fatalf("MeasureDistance(0, 1) = %+v; want every figure positive", d)
+	}
+	if s := d.String(); !strings.Contains(s, "round trip") || !strings.Contains(s, "GB/s") {
+		t.Fatalf("String() = %q", s)
+	}
+	if _, err := MeasureDistance(0, 4096); err == nil || !strings.Contains(err.Error(), "processor 4096") {
+		t.Fatalf("MeasureDistance(0, 4096) = %v; want an error naming processor 4096", err)
 	}
 }

@@ -3,6 +3,8 @@ package shm
 import (
 	"fmt"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/ntstore"
 )
 
 // How the producer copies large pieces into the ring (Config.Copy,
@@ -78,7 +80,7 @@ func newCopier(mode string) copier {
 	if mode == "" {
 		mode = CopyAuto
 	}
-	if !haveNT {
+	if !ntstore.Available {
 		mode = CopyCached
 	}
 	return copier{mode: mode, nt: mode == CopyNT}
@@ -91,7 +93,7 @@ func (c *copier) copy(dst, src []byte) {
 		return
 	}
 	if c.mode == CopyNT {
-		ntCopy(dst, src)
+		ntstore.Copy(dst, src)
 		return
 	}
 	c.pieces++
@@ -101,7 +103,7 @@ func (c *copier) copy(dst, src []byte) {
 	}
 	if c.pieces%every != 0 {
 		if c.nt {
-			ntCopy(dst, src)
+			ntstore.Copy(dst, src)
 		} else {
 			copy(dst, src)
 		}

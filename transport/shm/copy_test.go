@@ -1,41 +1,12 @@
 package shm
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"testing"
-)
 
-// TestNTCopy: ntCopy writes exactly dst[:len(src)] = src whatever the
-// alignment of either side and the length (the non-temporal body, the
-// ordinary head and tail), and nothing around it.
-func TestNTCopy(t *testing.T) {
-	src := make([]byte, 70<<10)
-	for i := range src {
-		src[i] = byte(i*7 + i>>8)
-	}
-	buf := make([]byte, 72<<10)
-	for _, n := range []int{0, 1, 63, 64, 65, 127, 128, 4095, ntMinBytes, ntMinBytes + 17, 64 << 10} {
-		for _, doff := range []int{0, 1, 15, 16, 33, 63} {
-			for _, soff := range []int{0, 5, 64} {
-				for i := range buf {
-					buf[i] = 0xAA
-				}
-				dst := buf[doff : doff+n]
-				ntCopy(dst, src[soff:soff+n])
-				if !bytes.Equal(dst, src[soff:soff+n]) {
-					t.Fatalf("n=%d dst+%d src+%d: copy differs", n, doff, soff)
-				}
-				for i, b := range buf {
-					if (i < doff || i >= doff+n) && b != 0xAA {
-						t.Fatalf("n=%d dst+%d src+%d: wrote byte %d outside dst", n, doff, soff, i)
-					}
-				}
-			}
-		}
-	}
-}
+	"github.com/kizuna-hpc/kizuna/internal/ntstore"
+)
 
 // TestCopierChoice: in auto mode the producer switches to non-temporal
 // stores only when the best of the last copySamples timed copies is slow
@@ -56,7 +27,7 @@ func TestCopierChoice(t *testing.T) {
 		{CopyAuto, []float64{slow, slow, slow, fast}, false},
 		{CopyAuto, []float64{fast, fast, slow}, false}, // one slow timing: preempted, say
 		{CopyCached, nil, false},
-		{CopyNT, nil, haveNT},
+		{CopyNT, nil, ntstore.Available},
 		{"", nil, false},
 	}
 	for _, tt := range tests {
@@ -72,8 +43,8 @@ func TestCopierChoice(t *testing.T) {
 					c.copy(b, b)
 				}
 			}
-			if haveNT && c.nt != tt.want || !haveNT && c.nt {
-				t.Fatalf("after %v: non-temporal = %v; want %v", tt.rates, c.nt, tt.want && haveNT)
+			if ntstore.Available && c.nt != tt.want || !ntstore.Available && c.nt {
+				t.Fatalf("after %v: non-temporal = %v; want %v", tt.rates, c.nt, tt.want && ntstore.Available)
 			}
 		})
 	}

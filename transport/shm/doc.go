@@ -34,6 +34,16 @@
 // in the ring up to 200 microseconds for it (a peer one step ahead), so
 // that it is not copied through an unexpected buffer as well.
 //
+// The producer copies pieces of 16 KiB or more with ordinary stores, or
+// with non-temporal ones that write around the caches, whichever is faster
+// at the time (copy.go, Config.Copy, KIZUNA_SHM_COPY): an ordinary store
+// to a ring line must first take it from the consumer's processor, which
+// read it the last time round the ring, and where the two processors are
+// far apart (a virtual machine's vCPUs on different dies) that made the
+// producer's copy five times slower than the consumer's. It times an
+// ordinary copy now and then, and uses non-temporal stores while they run
+// below 5 GB/s.
+//
 // A receiver about to block in Mux.Wait first reads its peer's ring itself
 // for up to a millisecond (inline reads, Config.Inline and
 // KIZUNA_SHM_INLINE): when the next frame there is its own, it copies it

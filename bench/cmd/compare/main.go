@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,7 +163,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	r := &runner{cfg: cfg, log: stderr}
 	rep := report{Machine: bench.Machine(), Args: cfg.args, Runs: cfg.runs, Iters: cfg.iters, Transport: cfg.transport,
-		LoadBefore: bench.LoadAvg(), Start: time.Now()}
+		LoadBefore: bench.LoadAvg(), DistanceBefore: distance(), Start: time.Now()}
 	for _, op := range cfg.ops {
 		for _, np := range cfg.nps {
 			t, err := r.compare(ctx, op, np)
@@ -174,6 +175,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	rep.LoadAfter = bench.LoadAvg()
 	rep.Elapsed = time.Since(rep.Start)
+	rep.DistanceAfter = distance()
 	return rep.write(cfg.out, stdout, true)
 }
 
@@ -416,16 +418,20 @@ func pairedRatio(num, den []float64) float64 {
 
 // report is what a comparison measured, and what OUT.json keeps.
 type report struct {
-	Machine    string        `json:"machine"`
-	Args       []string      `json:"args"`
-	Runs       int           `json:"runs"`
-	Iters      int           `json:"iters"`
-	Transport  string        `json:"transport"`
-	Tables     []*table      `json:"tables"`
-	LoadBefore string        `json:"load_before"`
-	LoadAfter  string        `json:"load_after"`
-	Start      time.Time     `json:"start"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	Machine    string   `json:"machine"`
+	Args       []string `json:"args"`
+	Runs       int      `json:"runs"`
+	Iters      int      `json:"iters"`
+	Transport  string   `json:"transport"`
+	Tables     []*table `json:"tables"`
+	LoadBefore string   `json:"load_before"`
+	LoadAfter  string   `json:"load_after"`
+	// DistanceBefore and DistanceAfter: bench.MeasureDistance between
+	// processors 0 and 1, or why not; "" in reports from before it.
+	DistanceBefore string        `json:"distance_before,omitempty"`
+	DistanceAfter  string        `json:"distance_after,omitempty"`
+	Start          time.Time     `json:"start"`
+	Elapsed        time.Duration `json:"elapsed_ns"`
 }
 
 func (rep *report) writeMarkdown(w io.Writer) {
@@ -435,6 +441,10 @@ func (rep *report) writeMarkdown(w io.Writer) {
 		"Medians of %d runs per library, interleaved; bus bandwidth in GB/s (1e9 B/s, nccl-tests' busbw); "+
 		"Kizuna over %s, out-of-place, %d iterations per size (peers: %d, a quarter from 16 MiB).\n",
 		rep.LoadBefore, rep.LoadAfter, rep.Elapsed.Round(time.Second), rep.Runs, rep.Transport, rep.Iters, rep.Iters)
+	if rep.DistanceBefore != "" {
+		fmt.Fprintf(w, "Processors 0 and 1 (`go run ./bench/cmd/distance`) before: %s; after: %s.\n",
+			rep.DistanceBefore, rep.DistanceAfter)
+	}
 	for _, t := range rep.Tables {
 		fmt.Fprintf(w, "\n#### %s, np=%d\n\n", t.Op, t.NP)
 		peers := t.Impls[1:]
@@ -533,4 +543,19 @@ func fmtRatio(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
+}
+
+// distance is bench.MeasureDistance between processors 0 and 1 for the
+// report: how far apart they are decides how fast any library moves data
+// between processes on them (docs/performance.md, "Two speeds of one
+// machine").
+func distance() string {
+	if runtime.NumCPU() < 2 {
+		return "one processor"
+	}
+	d, err := bench.MeasureDistance(0, 1)
+	if err != nil {
+		return err.Error()
+	}
+	return d.String()
 }

@@ -1,13 +1,13 @@
 #include "textflag.h"
 
-// func ntCopy64(dst, src *byte, n int)
+// func copy64(dst, src *byte, n int)
 //
 // Copies n bytes (a multiple of 64) from src to dst (16-byte aligned) with
 // non-temporal stores (MOVNTDQ, SSE2: every amd64 has it), then SFENCE, so
 // that the stores are globally visible before any later store (the
 // producer's publication of head). Written by hand: one loop, nothing for
 // a generator to share.
-TEXT ·ntCopy64(SB), NOSPLIT, $0-24
+TEXT ·copy64(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX

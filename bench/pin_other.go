@@ -1,0 +1,5 @@
+//go:build !linux
+
+package bench
+
+func pinThread(int) error { return ErrNoPinning }
