@@ -38,3 +38,24 @@ func TestCopy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCopy: 64 KiB pieces into a 1 MiB ring on one thread, with
+// ordinary stores and with Copy. Across processors, where the difference
+// lies, see `go run ./bench/cmd/distance`.
+func BenchmarkCopy(b *testing.B) {
+	const piece = 64 << 10
+	ring, src := make([]byte, 1<<20), make([]byte, piece)
+	for _, tt := range []struct {
+		name string
+		f    func(dst, src []byte)
+	}{{"cached", func(d, s []byte) { copy(d, s) }}, {"nt", Copy}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(piece)
+			off := 0
+			for b.Loop() {
+				tt.f(ring[off:off+piece], src)
+				off = (off + piece) % len(ring)
+			}
+		})
+	}
+}

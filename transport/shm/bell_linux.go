@@ -98,6 +98,11 @@ type waiter struct {
 	// looks; not when every rank of the host has a processor of its own
 	// (Endpoint.yield).
 	yield bool
+	// quiet, when set, counts the receivers of this endpoint reading
+	// inline (poll.go): while there are any, a wait does not
+	// sched_yield, as that receiver's own loop does (the reader
+	// goroutines' waits are the ones given it).
+	quiet *atomic.Int32
 	buf   [1]byte
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool

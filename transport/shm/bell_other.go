@@ -19,7 +19,8 @@ func (b *bell) close()                 {}
 
 type waiter struct {
 	b     *bell
-	yield bool // see waiter in bell_linux.go
+	yield bool          // see waiter in bell_linux.go
+	quiet *atomic.Int32 // see waiter in bell_linux.go
 }
 
 func (w *waiter) sleep(counter *atomic.Uint64, old uint64, d time.Duration) {

@@ -59,9 +59,10 @@
 // goroutines of its process and (sched_yield) to other processes, for up to
 // a millisecond within an operation and 100 microseconds for a reader
 // goroutine between frames (ring.go), then sleeps on its doorbell, after
-// setting a waiting
-// flag that the other side checks after each publication to know it must
-// ring it. It does not spin: with more ranks than cores, spinning starves
+// setting a waiting flag that the other side checks after each
+// publication to know it must ring it. A reader goroutine yields only to
+// its own process's goroutines while a receiver of the process reads
+// inline: that receiver yields to other processes itself. It does not spin: with more ranks than cores, spinning starves
 // the rank that would make progress, while a sleep costs a wake-up. A
 // sleeping side wakes at least every WakeInterval to check whether the link
 // was closed, the peer process exited, or (for a sender) its context ended.

@@ -337,7 +337,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		l.proc = newProcPath(l.pid)
 		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell, yield: e.yield}, c: newCopier(cfg.Copy)}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell, yield: e.yield}}
-		l.loopW = waiter{b: in.consBell, yield: e.yield}
+		l.loopW = waiter{b: in.consBell, yield: e.yield, quiet: &e.polling}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
 	}
@@ -444,6 +444,7 @@ type Endpoint struct {
 	yield bool
 
 	inlined   atomic.Uint64 // frames delivered by inline readers (poll.go)
+	polling   atomic.Int32  // receivers reading inline now, on any link (poll.go)
 	closed    atomic.Bool   // Close was called: sends fail, frames read are dropped
 	stop      atomic.Bool   // Close's linger is over: readers stop
 	closeOnce sync.Once
@@ -698,9 +699,9 @@ func (e *Endpoint) readLoop(l *link) {
 		err := awaitData(l, check)
 		if err == nil && l.inline.Load() > 0 {
 			// A receiver is polling this ring for its frame: leave
-			// the frame to it (it gives up at once on another's).
+			// the frame to it (it gives up at once on another's). It
+			// gives the processor to other processes itself.
 			runtime.Gosched()
-			e.yieldProc()
 			continue
 		}
 		if err == nil {

@@ -47,7 +47,8 @@ func (e *Endpoint) poll(r *transport.Recv) {
 		return
 	}
 	l.inline.Add(1)
-	defer l.inline.Add(-1)
+	e.polling.Add(1)
+	defer func() { l.inline.Add(-1); e.polling.Add(-1) }()
 	start := time.Now()
 	for !r.Ready() {
 		if l.rmu.TryLock() {
