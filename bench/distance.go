@@ -42,28 +42,63 @@ func (d Distance) String() string {
 // processors (pin_other.go).
 var ErrNoPinning = errors.New("bench: binding threads to processors is not supported here")
 
-// MeasureDistance measures the Distance between processors a and b with
-// two threads bound to them for about a tenth of a second (more where the
-// processors are far apart). The threads end with the measurement, so the
-// binding does not outlive it. It fails if a thread cannot be bound.
+// distanceLimit bounds each phase of MeasureDistance; it takes about a
+// tenth of a second in all on this machine, near or far.
+const distanceLimit = 5 * time.Second
+
+// MeasureDistance measures the Distance between processors a and b (which
+// must differ) with two threads bound to them, for about a tenth of a
+// second on this machine. The threads end with the measurement, so the
+// binding does not outlive it. It fails if a thread cannot be bound,
+// GOMAXPROCS is under 2 (the two spinning threads would take turns at
+// the Go scheduler's pace), or a phase takes longer than 5 s.
 func MeasureDistance(a, b int) (Distance, error) {
 	var d Distance
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	run := func(side, cpu int, f func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Locked and never unlocked: the thread exits with the
-			// goroutine, and its binding with it.
-			runtime.LockOSThread()
-			if err := pinThread(cpu); err != nil && errs[side] == nil {
-				errs[side] = err
-			}
-			f() // unbound if it failed: the other side waits for this one
-		}()
+	if a == b {
+		return d, fmt.Errorf("bench: distance from processor %d to itself", a)
 	}
-	// Round trips.
+	if n := runtime.GOMAXPROCS(0); n < 2 {
+		return d, fmt.Errorf("bench: distance needs GOMAXPROCS >= 2 (have %d): two threads spin at once", n)
+	}
+	var stop atomic.Bool
+	timer := time.AfterFunc(distanceLimit, func() { stop.Store(true) })
+	defer timer.Stop()
+	// pair runs f0 on a thread bound to a and f1 on one bound to b, once
+	// both are bound; if either cannot be, neither runs.
+	pair := func(f0, f1 func()) error {
+		var wg sync.WaitGroup
+		var errs [2]error
+		var bound sync.WaitGroup
+		bound.Add(2)
+		for side, cpu := range []int{a, b} {
+			f := f0
+			if side == 1 {
+				f = f1
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Locked and never unlocked: the thread exits with the
+				// goroutine, and its binding with it.
+				runtime.LockOSThread()
+				errs[side] = pinThread(cpu)
+				bound.Done()
+				bound.Wait()
+				if errs[0] == nil && errs[1] == nil {
+					f()
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs[0], errs[1]); err != nil {
+			return err
+		}
+		if stop.Load() {
+			return fmt.Errorf("bench: distance between processors %d and %d: a phase took over %v", a, b, distanceLimit)
+		}
+		return nil
+	}
+	// Round trips: each side waits for the other's turn on one line.
 	const trips = 100000
 	var line struct {
 		_ [64]byte
@@ -74,34 +109,43 @@ func MeasureDistance(a, b int) (Distance, error) {
 	turn := func(me int64) {
 		for i := int64(0); i < trips; i++ {
 			for line.v.Load() != 2*i+me {
+				if stop.Load() {
+					return
+				}
 			}
 			line.v.Store(2*i + me + 1)
 		}
 	}
-	run(0, a, func() { start = time.Now(); turn(0) })
-	run(1, b, func() { turn(1); d.RoundTrip = time.Since(start) / trips })
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := pair(func() { start = time.Now(); turn(0) }, func() { turn(1); d.RoundTrip = time.Since(start) / trips })
+	if err != nil {
 		return Distance{}, err
 	}
-	d.Cached, d.Read = ringRates(run, &wg, a, b, func(dst, src []byte) { copy(dst, src) })
+	if d.Cached, d.Read, err = ringRates(pair, &stop, func(dst, src []byte) { copy(dst, src) }); err != nil {
+		return Distance{}, err
+	}
 	if ntstore.Available {
-		d.NT, _ = ringRates(run, &wg, a, b, ntstore.Copy)
+		if d.NT, _, err = ringRates(pair, &stop, ntstore.Copy); err != nil {
+			return Distance{}, err
+		}
 	}
 	return d, nil
 }
 
-// ringRates streams 64 KiB pieces through a 1 MiB ring from a thread on
-// a (copying in with put) to one on b, and returns both copy rates.
-func ringRates(run func(int, int, func()), wg *sync.WaitGroup, a, b int, put func(dst, src []byte)) (in, out float64) {
+// ringRates streams 64 KiB pieces through a 1 MiB ring from the first
+// thread of pair (copying in with put) to the second, and returns both
+// copy rates.
+func ringRates(pair func(f0, f1 func()) error, stop *atomic.Bool, put func(dst, src []byte)) (in, out float64, err error) {
 	const piece, slots, pieces = 64 << 10, 16, 2048
 	ring := make([]byte, piece*slots)
 	src, dst := make([]byte, piece), make([]byte, piece)
 	var head, tail atomic.Int64
 	var tin, tout time.Duration
-	run(0, a, func() {
+	err = pair(func() {
 		for i := int64(0); i < pieces; i++ {
 			for i-tail.Load() >= slots {
+				if stop.Load() {
+					return
+				}
 			}
 			off := (i % slots) * piece
 			t := time.Now()
@@ -109,10 +153,12 @@ func ringRates(run func(int, int, func()), wg *sync.WaitGroup, a, b int, put fun
 			tin += time.Since(t)
 			head.Store(i + 1)
 		}
-	})
-	run(1, b, func() {
+	}, func() {
 		for i := int64(0); i < pieces; i++ {
 			for head.Load() <= i {
+				if stop.Load() {
+					return
+				}
 			}
 			off := (i % slots) * piece
 			t := time.Now()
@@ -121,7 +167,9 @@ func ringRates(run func(int, int, func()), wg *sync.WaitGroup, a, b int, put fun
 			tail.Store(i + 1)
 		}
 	})
-	wg.Wait()
+	if err != nil {
+		return 0, 0, err
+	}
 	bytes := float64(piece * pieces)
-	return bytes / tin.Seconds(), bytes / tout.Seconds()
+	return bytes / tin.Seconds(), bytes / tout.Seconds(), nil
 }

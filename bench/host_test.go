@@ -58,7 +58,20 @@ func TestMeasureDistance(t *testing.T) {
 	if s := d.String(); !strings.Contains(s, "round trip") || !strings.Contains(s, "GB/s") {
 		t.Fatalf("String() = %q", s)
 	}
-	if _, err := MeasureDistance(0, 4096); err == nil || !strings.Contains(err.Error(), "processor 4096") {
-		t.Fatalf("MeasureDistance(0, 4096) = %v; want an error naming processor 4096", err)
+	tests := []struct {
+		a, b int
+		want string
+	}{
+		{0, 4096, "processor 4096"},
+		{1, 1, "processor 1 to itself"},
+	}
+	for _, tt := range tests {
+		if _, err := MeasureDistance(tt.a, tt.b); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("MeasureDistance(%d, %d) = %v; want an error containing %q", tt.a, tt.b, err, tt.want)
+		}
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if _, err := MeasureDistance(0, 1); err == nil || !strings.Contains(err.Error(), "GOMAXPROCS") {
+		t.Errorf("MeasureDistance(0, 1) with GOMAXPROCS=1 = %v; want an error naming GOMAXPROCS", err)
 	}
 }

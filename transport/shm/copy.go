@@ -15,16 +15,16 @@ import (
 // the line from that processor's cache. How much that costs depends on
 // where the two processors are: on the 2-vCPU machine of
 // docs/performance.md ("Two speeds of one machine") a cache line's round
-// trip between the two vCPUs takes 60-90 ns for minutes at a time and
+// trip between the two vCPUs takes 48-90 ns for minutes at a time and
 // 320-390 ns at other times, as the hypervisor moves them, and the
 // producer's copy into a 1 MiB ring that the other vCPU reads runs at
-// 12-16 GB/s in the first state and 2.3-2.4 GB/s in the second (the
-// consumer's copy out: 38-43 and 17-18 GB/s). Non-temporal stores write
+// 12-25 GB/s in the first state and 2.3-2.4 GB/s in the second (the
+// consumer's copy out: 26-43 and 17-18 GB/s). Non-temporal stores write
 // around the caches and take no line from the consumer: the producer then
-// copies at about 40 GB/s in either state, and the consumer reads from
-// memory instead of the other cache, at about 17 GB/s. In the slow state
-// that made all-reduces 3-5 times faster at 2 ranks and 1.3-2.5 times at
-// 4; in the fast state 0.5-0.8 times as fast up to 4 MiB.
+// copies at 16-42 GB/s near and 20-23 far, and the consumer reads from
+// memory instead of the other cache, at about 17 GB/s. Far apart that
+// made all-reduces 3.2-5.2 times faster at 2 ranks and 1.3-2.5 times at
+// 4; near, 0.5-0.9 times as fast up to 4 MiB.
 //
 // So by default (CopyAuto) the producer measures: it times one ordinary
 // copy of a large piece every copySampleEvery pieces while it copies with
@@ -36,7 +36,7 @@ import (
 const (
 	CopyAuto   = "auto"   // measure, and choose per link (default)
 	CopyCached = "cached" // ordinary stores
-	CopyNT     = "nt"     // non-temporal stores for pieces of ntMinBytes or more
+	CopyNT     = "nt"     // non-temporal stores for pieces of ntMinBytes or more (amd64; elsewhere cached)
 )
 
 const (
@@ -44,6 +44,10 @@ const (
 	// copied with ordinary stores, which leave them in the cache for the
 	// consumer to read at once.
 	ntMinBytes = 16 << 10
+	// copyTimeBytes: only pieces this large are timed, so that the two
+	// clock reads (a microsecond each on some virtual machines' clock
+	// sources) do not make a fast copy look slow.
+	copyTimeBytes = 32 << 10
 	// copyNTBelow is the rate of ordinary copies into the ring under
 	// which the producer switches to non-temporal stores, in bytes per
 	// second: between the two states' 2.4 and 12 GB/s.
@@ -96,12 +100,14 @@ func (c *copier) copy(dst, src []byte) {
 		ntstore.Copy(dst, src)
 		return
 	}
-	c.pieces++
 	every := uint64(copySampleEvery)
 	if c.nt {
 		every = copyProbeEvery
 	}
-	if c.pieces%every != 0 {
+	if len(src) >= copyTimeBytes {
+		c.pieces++
+	}
+	if len(src) < copyTimeBytes || c.pieces%every != 0 {
 		if c.nt {
 			ntstore.Copy(dst, src)
 		} else {

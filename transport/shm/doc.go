@@ -60,11 +60,13 @@
 // a millisecond within an operation and 100 microseconds for a reader
 // goroutine between frames (ring.go), then sleeps on its doorbell, after
 // setting a waiting flag that the other side checks after each
-// publication to know it must ring it. A reader goroutine yields only to
-// its own process's goroutines while a receiver of the process reads
-// inline: that receiver yields to other processes itself. It does not spin: with more ranks than cores, spinning starves
-// the rank that would make progress, while a sleep costs a wake-up. A
-// sleeping side wakes at least every WakeInterval to check whether the link
+// publication to know it must ring it. In a process with GOMAXPROCS=1, a
+// reader goroutine yields only to its own process's goroutines while a
+// receiver of the process reads inline: that receiver, on the same thread,
+// yields to other processes itself. No side spins
+// without yielding where ranks share processors: with more ranks than
+// cores, spinning starves the rank that would make progress, while a
+// sleep costs a wake-up. A sleeping side wakes at least every WakeInterval to check whether the link
 // was closed, the peer process exited, or (for a sender) its context ended.
 //
 // Each ring has two doorbells, one per side: named pipes (FIFOs) created

@@ -93,6 +93,8 @@ type Config struct {
 	// (copy.go): CopyAuto (measure, per link), CopyCached (ordinary
 	// stores) or CopyNT (non-temporal stores); "" for KIZUNA_SHM_COPY,
 	// else CopyAuto. Each rank decides for its own outgoing rings.
+	// Non-temporal stores exist on amd64 only: elsewhere every mode
+	// copies with ordinary stores.
 	Copy string
 	// Logger receives warnings about lost links. Default slog.Default().
 	Logger *slog.Logger
@@ -298,7 +300,7 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		return nil, fmt.Errorf("shm: connect: mux of rank %d of %d for rank %d of %d", mux.Rank(), mux.Size(), cfg.Rank, cfg.Size)
 	}
 	e := &Endpoint{rank: cfg.Rank, size: cfg.Size, mux: mux, peers: make([]*link, cfg.Size), log: cfg.Logger, heartbeat: cfg.Heartbeat,
-		yield: !p.dedicated}
+		yield: !p.dedicated, oneP: runtime.GOMAXPROCS(0) == 1}
 	out := make([]*segment, cfg.Size)
 	fail := func(err error) (*Endpoint, error) {
 		for _, s := range out {
@@ -337,7 +339,10 @@ func (p *Prepared) Connect(ctx context.Context, mux *transport.Mux) (*Endpoint, 
 		l.proc = newProcPath(l.pid)
 		l.prod = producer{seg: l.out, head: l.out.head.Load(), tail: l.out.tail.Load(), w: waiter{b: l.out.prodBell, yield: e.yield}, c: newCopier(cfg.Copy)}
 		l.cons = consumer{seg: in, tail: in.tail.Load(), head: in.tail.Load(), w: waiter{b: in.consBell, yield: e.yield}}
-		l.loopW = waiter{b: in.consBell, yield: e.yield, quiet: &e.polling}
+		l.loopW = waiter{b: in.consBell, yield: e.yield}
+		if e.oneP {
+			l.loopW.quiet = &e.polling
+		}
 		l.prd = payloadReader{l: l, check: l.recvCheck}
 		e.peers[peer] = l
 	}
@@ -443,10 +448,16 @@ type Endpoint struct {
 	// idle spell), so a rank that has one to itself spins (ring.go).
 	yield bool
 
-	inlined   atomic.Uint64 // frames delivered by inline readers (poll.go)
-	polling   atomic.Int32  // receivers reading inline now, on any link (poll.go)
-	closed    atomic.Bool   // Close was called: sends fail, frames read are dropped
-	stop      atomic.Bool   // Close's linger is over: readers stop
+	inlined atomic.Uint64 // frames delivered by inline readers (poll.go)
+	polling atomic.Int32  // receivers reading inline now, on any link (poll.go)
+	// oneP: GOMAXPROCS was 1 at Connect, as the launcher sets it for
+	// ranks that share processors: a receiver reading inline and this
+	// process's reader goroutines then take turns on one thread, and the
+	// readers leave the yielding to other processes to the receiver
+	// (waiter.quiet).
+	oneP      bool
+	closed    atomic.Bool // Close was called: sends fail, frames read are dropped
+	stop      atomic.Bool // Close's linger is over: readers stop
 	closeOnce sync.Once
 	readers   sync.WaitGroup // one reader goroutine per incoming ring
 }
@@ -699,9 +710,14 @@ func (e *Endpoint) readLoop(l *link) {
 		err := awaitData(l, check)
 		if err == nil && l.inline.Load() > 0 {
 			// A receiver is polling this ring for its frame: leave
-			// the frame to it (it gives up at once on another's). It
-			// gives the processor to other processes itself.
+			// the frame to it (it gives up at once on another's).
+			// With one P the receiver runs at this Gosched and gives
+			// the processor to other processes itself; with more, it
+			// may be a thread the kernel is not running, so yield.
 			runtime.Gosched()
+			if !e.oneP {
+				e.yieldProc()
+			}
 			continue
 		}
 		if err == nil {

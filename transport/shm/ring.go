@@ -11,14 +11,18 @@ import (
 // (a reader goroutine waiting here holds a P) and, with sched_yield, to
 // other processes (the peer may be waiting for this core; not when every
 // rank of the host has a processor of its own, waiter.yield), for a while;
-// then it sleeps on its bell (bell_linux.go). A reader goroutine does not
-// sched_yield while a receiver of its process reads inline (waiter.quiet):
+// then it sleeps on its bell (bell_linux.go). In a process with one P
+// (GOMAXPROCS=1, as the launcher sets for ranks that share processors), a
+// reader goroutine does not sched_yield while a receiver of its process
+// reads inline (waiter.quiet, Endpoint.oneP):
 // that receiver's loop yields already, and with four ranks on two cores a
 // process whose three reader goroutines each yielded too gave its
 // processor away three or four times for every look of the receiver
-// (8-byte to 256 KiB all-reduces 1.1-2.2x faster without). A side in the middle of an
-// operation (a sender waiting for room, a receiver for the rest of a frame
-// or for its own frame, poll.go) yields for busyYield; the reader goroutine
+// (`bench/ab.sh` at np=4: 1.1-2.2x faster from 8 bytes to 2 MiB but for
+// one 32 KiB row, 0.80x, and 1.37x when run again); such a wait is still
+// bounded by its yield time. A side in the middle of an operation (a
+// sender waiting for room, a receiver for the rest of a frame or for its
+// own frame, poll.go) yields for busyYield; the reader goroutine
 // waiting for the next frame, which may be far off while the application
 // computes, for idleYield only. The values were chosen by measurement (see
 // docs/performance.md, "Shared memory transport"): on this 2-core machine,
