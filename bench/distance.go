@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/internal/ntstore"
 )
 
@@ -37,10 +38,6 @@ func (d Distance) String() string {
 	return fmt.Sprintf("cache line round trip %v; copy into a ring the other reads %.1f GB/s (non-temporal %s), out of it %.1f GB/s",
 		d.RoundTrip.Round(time.Nanosecond), d.Cached/1e9, nt, d.Read/1e9)
 }
-
-// ErrNoPinning reports a system where threads cannot be bound to
-// processors (pin_other.go).
-var ErrNoPinning = errors.New("bench: binding threads to processors is not supported here")
 
 // distanceLimit bounds each phase of MeasureDistance; it takes about a
 // tenth of a second in all on this machine, near or far.
@@ -81,7 +78,7 @@ func MeasureDistance(a, b int) (Distance, error) {
 				// Locked and never unlocked: the thread exits with the
 				// goroutine, and its binding with it.
 				runtime.LockOSThread()
-				errs[side] = pinThread(cpu)
+				errs[side] = cpus.Pin(cpu)
 				bound.Done()
 				bound.Wait()
 				if errs[0] == nil && errs[1] == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 	"github.com/kizuna-hpc/kizuna/internal/ntstore"
 )
 
@@ -40,8 +41,8 @@ func TestLoadAvg(t *testing.T) {
 // error, not a hang.
 func TestMeasureDistance(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		if _, err := MeasureDistance(0, 1); !errors.Is(err, ErrNoPinning) {
-			t.Fatalf("MeasureDistance = %v; want ErrNoPinning", err)
+		if _, err := MeasureDistance(0, 1); !errors.Is(err, cpus.ErrNoAffinity) {
+			t.Fatalf("MeasureDistance = %v; want cpus.ErrNoAffinity", err)
 		}
 		return
 	}

@@ -9,10 +9,9 @@ import (
 // a rule here overrides it (as Open MPI's tuned decision tables do). A rule
 // applies to a communicator without a topology whose endpoint is exactly
 // the transport, from MinRanks ranks and MinBytes bytes (the collective's
-// Count convention) up, only on a host with more ranks than processors
-// if Oversubscribed, when KIZUNA_ALGO allows the
-// algorithm; the first rule that applies wins, and the cost model decides
-// everything else.
+// Count convention) up, only on a host with more ranks than processors if
+// Oversubscribed, when KIZUNA_ALGO allows the algorithm; the first rule
+// that applies wins, and the cost model decides everything else.
 type measuredRule struct {
 	Transport      string
 	Coll           schedule.Coll

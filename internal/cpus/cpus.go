@@ -8,16 +8,25 @@
 // among the ranks in KIZUNA_HOST_CPUS; other launchers that bind ranks
 // (mpirun --bind-to core, srun --cpu-bind) may set it as well.
 //
-// The functions are safe for concurrent use; they read the environment on
-// every call.
+// It also reads and sets threads' processor affinity (affinity_linux.go),
+// for the launcher's binding of ranks and the benchmarks' probes.
+//
+// The functions are safe for concurrent use; Host and Dedicated read the
+// environment on every call, and the affinity functions act on the
+// calling thread only.
 package cpus
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 )
+
+// ErrNoAffinity reports a system where this package cannot bind threads
+// to processors (affinity_other.go).
+var ErrNoAffinity = errors.New("cpus: binding threads to processors is not supported here")
 
 // EnvHost is the number of processors this host's ranks share.
 const EnvHost = "KIZUNA_HOST_CPUS"

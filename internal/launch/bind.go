@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
 // Binding. When a host runs no more of the job's ranks than it has
@@ -25,16 +27,7 @@ const EnvBind = "KIZUNA_BIND"
 // bindPolicy returns the binding env names (the agent's environment
 // followed by the job's, the last entry winning), or an error for an
 // unknown one.
-func bindPolicy(env []string) (string, error) {
-	v := lastValue(env, EnvBind)
-	switch v {
-	case "", "core":
-		return "core", nil
-	case "none":
-		return "none", nil
-	}
-	return "", fmt.Errorf("launch: %s=%q: want core or none", EnvBind, v)
-}
+func bindPolicy(env []string) (string, error) { return policy(env, EnvBind, "core", "none") }
 
 // Scheduling policy. A rank bound to processors of its own is started
 // under SCHED_BATCH (KIZUNA_SCHED=batch, the default; normal turns it off):
@@ -66,7 +59,7 @@ func bindPlan(env []string, ranks int) (sets [][]int, batch bool, err error) {
 		return nil, false, err
 	}
 	if policy == "core" {
-		sets = bindSets(allowedCPUs(), ranks)
+		sets = bindSets(cpus.Allowed(), ranks)
 	}
 	return sets, sets != nil && sched == "batch", nil
 }
@@ -95,15 +88,22 @@ const EnvSched = "KIZUNA_SCHED"
 
 // schedPolicy returns the scheduling policy env names for bound ranks (the
 // last entry winning), or an error for an unknown one.
-func schedPolicy(env []string) (string, error) {
-	v := lastValue(env, EnvSched)
-	switch v {
-	case "", "batch":
-		return "batch", nil
-	case "normal":
-		return "normal", nil
+func schedPolicy(env []string) (string, error) { return policy(env, EnvSched, "batch", "normal") }
+
+// policy is name's value in env (the last entry winning), one of values;
+// unset or empty means values[0], the default. Any other value is an error
+// that names the variable and the choices.
+func policy(env []string, name string, values ...string) (string, error) {
+	v := lastValue(env, name)
+	if v == "" {
+		return values[0], nil
 	}
-	return "", fmt.Errorf("launch: %s=%q: want batch or normal", EnvSched, v)
+	for _, ok := range values {
+		if v == ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("launch: %s=%q: want %s", name, v, strings.Join(values, " or "))
 }
 
 // lastValue is name's value in env, "" if unset; the last entry wins, as
@@ -118,17 +118,17 @@ func lastValue(env []string, name string) string {
 	return v
 }
 
-// bindSets splits cpus among ranks local ranks: rank i gets
-// cpus[i*k:(i+1)*k], k = len(cpus)/ranks. It returns nil when there are
+// bindSets splits the processors in list among ranks local ranks: rank i
+// gets list[i*k:(i+1)*k], k = len(list)/ranks. It returns nil when there are
 // more ranks than processors (or no processors known).
-func bindSets(cpus []int, ranks int) [][]int {
-	if ranks < 1 || len(cpus) < ranks {
+func bindSets(list []int, ranks int) [][]int {
+	if ranks < 1 || len(list) < ranks {
 		return nil
 	}
-	k := len(cpus) / ranks
+	k := len(list) / ranks
 	sets := make([][]int, ranks)
 	for i := range sets {
-		sets[i] = cpus[i*k : (i+1)*k : (i+1)*k]
+		sets[i] = list[i*k : (i+1)*k : (i+1)*k]
 	}
 	return sets
 }

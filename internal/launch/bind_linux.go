@@ -7,41 +7,9 @@ import (
 	"strconv"
 	"syscall"
 	"unsafe"
+
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
-
-// cpuMask is a sched_setaffinity(2) mask for up to 1024 processors.
-type cpuMask [16]uint64
-
-func getAffinity(m *cpuMask) error {
-	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETAFFINITY, 0, unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-func setAffinity(m *cpuMask) error {
-	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-// allowedCPUs lists the processors the calling thread may run on.
-func allowedCPUs() []int {
-	var m cpuMask
-	if getAffinity(&m) != nil {
-		return nil
-	}
-	var cpus []int
-	for i := range len(m) * 64 {
-		if m[i/64]&(1<<(i%64)) != 0 {
-			cpus = append(cpus, i)
-		}
-	}
-	return cpus
-}
 
 // Scheduling policies (sched(7)).
 const (
@@ -93,18 +61,22 @@ func batchProcess() error {
 	return first
 }
 
-// startBound starts cmd bound to cpus (none: unbound), and with batch
+// startBound starts cmd bound to the processors in list (none: unbound), and with batch
 // under SCHED_BATCH if this thread runs under the normal policy. The child
 // inherits the affinity and policy of the thread that forks it, so this
 // thread takes them for the fork and its own back after it.
-func startBound(cmd *exec.Cmd, cpus []int, batch bool) error {
-	if len(cpus) == 0 {
+func startBound(cmd *exec.Cmd, list []int, batch bool) error {
+	if len(list) == 0 {
+		return cmd.Start()
+	}
+	m, err := cpus.MaskOf(list)
+	if err != nil {
 		return cmd.Start()
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var old, m cpuMask
-	if getAffinity(&old) != nil {
+	old, err := cpus.Affinity()
+	if err != nil {
 		return cmd.Start()
 	}
 	if batch {
@@ -118,16 +90,11 @@ func startBound(cmd *exec.Cmd, cpus []int, batch bool) error {
 			}()
 		}
 	}
-	for _, c := range cpus {
-		if c >= 0 && c < len(m)*64 {
-			m[c/64] |= 1 << (c % 64)
-		}
-	}
-	if setAffinity(&m) != nil {
+	if cpus.SetAffinity(m) != nil {
 		return cmd.Start()
 	}
-	err := cmd.Start()
-	if setAffinity(&old) != nil {
+	err = cmd.Start()
+	if cpus.SetAffinity(old) != nil {
 		// The thread keeps the narrow mask: leave this goroutine locked
 		// to it (one more lock than the deferred unlock undoes) rather
 		// than hand it back to the runtime for other goroutines.

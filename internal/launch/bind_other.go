@@ -4,8 +4,6 @@ package launch
 
 import "os/exec"
 
-func allowedCPUs() []int { return nil }
-
 func startBound(cmd *exec.Cmd, _ []int, _ bool) error { return cmd.Start() }
 
 // The normal scheduling policy; others are not set here.

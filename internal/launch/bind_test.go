@@ -10,44 +10,38 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kizuna-hpc/kizuna/internal/cpus"
 )
 
-func TestBindPolicy(t *testing.T) {
+// TestPolicies: KIZUNA_BIND and KIZUNA_SCHED, unset, set, set twice (the
+// last wins, as in exec) and set to what neither knows.
+func TestPolicies(t *testing.T) {
 	tests := []struct {
+		name    string
+		f       func([]string) (string, error)
 		env     []string
 		want    string
 		wantErr bool
 	}{
-		{nil, "core", false},
-		{[]string{"KIZUNA_BIND=core"}, "core", false},
-		{[]string{"KIZUNA_BIND=none"}, "none", false},
-		{[]string{"KIZUNA_BIND=none", "KIZUNA_BIND=core"}, "core", false},
-		{[]string{"KIZUNA_BIND=socket"}, "", true},
+		{"bindPolicy", bindPolicy, nil, "core", false},
+		{"bindPolicy", bindPolicy, []string{"KIZUNA_BIND=core"}, "core", false},
+		{"bindPolicy", bindPolicy, []string{"KIZUNA_BIND=none"}, "none", false},
+		{"bindPolicy", bindPolicy, []string{"KIZUNA_BIND=none", "KIZUNA_BIND=core"}, "core", false},
+		{"bindPolicy", bindPolicy, []string{"KIZUNA_BIND=socket"}, "", true},
+		{"schedPolicy", schedPolicy, nil, "batch", false},
+		{"schedPolicy", schedPolicy, []string{"KIZUNA_SCHED=batch"}, "batch", false},
+		{"schedPolicy", schedPolicy, []string{"KIZUNA_SCHED=normal"}, "normal", false},
+		{"schedPolicy", schedPolicy, []string{"KIZUNA_SCHED=normal", "KIZUNA_SCHED=batch"}, "batch", false},
+		{"schedPolicy", schedPolicy, []string{"KIZUNA_SCHED=fifo"}, "", true},
 	}
 	for _, tt := range tests {
-		got, err := bindPolicy(tt.env)
+		got, err := tt.f(tt.env)
 		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("bindPolicy(%q) = %q, %v; want %q, error %v", tt.env, got, err, tt.want, tt.wantErr)
+			t.Errorf("%s(%q) = %q, %v; want %q, error %v", tt.name, tt.env, got, err, tt.want, tt.wantErr)
 		}
-	}
-}
-
-func TestSchedPolicy(t *testing.T) {
-	tests := []struct {
-		env     []string
-		want    string
-		wantErr bool
-	}{
-		{nil, "batch", false},
-		{[]string{"KIZUNA_SCHED=batch"}, "batch", false},
-		{[]string{"KIZUNA_SCHED=normal"}, "normal", false},
-		{[]string{"KIZUNA_SCHED=normal", "KIZUNA_SCHED=batch"}, "batch", false},
-		{[]string{"KIZUNA_SCHED=fifo"}, "", true},
-	}
-	for _, tt := range tests {
-		got, err := schedPolicy(tt.env)
-		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("schedPolicy(%q) = %q, %v; want %q, error %v", tt.env, got, err, tt.want, tt.wantErr)
+		if err != nil && !strings.Contains(err.Error(), strings.Split(tt.env[len(tt.env)-1], "=")[0]) {
+			t.Errorf("%s(%q) error %q does not name the variable", tt.name, tt.env, err)
 		}
 	}
 }
@@ -82,9 +76,9 @@ func TestRanksBound(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil || runtime.GOOS != "linux" {
 		t.Skip("no /proc/self/status")
 	}
-	cpus := allowedCPUs()
-	if len(cpus) < 2 {
-		t.Skipf("%d processors: two ranks are not bound", len(cpus))
+	allowed := cpus.Allowed()
+	if len(allowed) < 2 {
+		t.Skipf("%d processors: two ranks are not bound", len(allowed))
 	}
 	if os.Getenv(EnvBind) != "" {
 		t.Skipf("%s is set in the test's environment", EnvBind)
@@ -146,7 +140,7 @@ func TestRanksBound(t *testing.T) {
 // environment: bound and SCHED_BATCH only with a processor per rank and
 // neither policy turned off; a bad policy is an error.
 func TestBindPlan(t *testing.T) {
-	n := len(allowedCPUs())
+	n := len(cpus.Allowed())
 	if n < 1 {
 		t.Skip("no CPU affinity mask here")
 	}

@@ -15,13 +15,13 @@ import (
 // the line from that processor's cache. How much that costs depends on
 // where the two processors are: on the 2-vCPU machine of
 // docs/performance.md ("Two speeds of one machine") a cache line's round
-// trip between the two vCPUs takes 48-90 ns for minutes at a time and
-// 320-390 ns at other times, as the hypervisor moves them, and the
+// trip between the two vCPUs takes 48-115 ns for minutes at a time and
+// 319-555 ns at other times, as the hypervisor moves them, and the
 // producer's copy into a 1 MiB ring that the other vCPU reads runs at
-// 12-25 GB/s in the first state and 2.3-2.4 GB/s in the second (the
-// consumer's copy out: 26-43 and 17-18 GB/s). Non-temporal stores write
+// 10-25 GB/s in the first state and 2.0-2.6 GB/s in the second (the
+// consumer's copy out: 26-44 and 12-18.5 GB/s). Non-temporal stores write
 // around the caches and take no line from the consumer: the producer then
-// copies at 16-42 GB/s near and 20-23 far, and the consumer reads from
+// copies at 16-42 GB/s near and 34-51 far, and the consumer reads from
 // memory instead of the other cache, at about 17 GB/s. Far apart that
 // made all-reduces 3.2-5.2 times faster at 2 ranks and 1.3-2.5 times at
 // 4; near, 0.5-0.9 times as fast up to 4 MiB.
@@ -50,7 +50,7 @@ const (
 	copyTimeBytes = 32 << 10
 	// copyNTBelow is the rate of ordinary copies into the ring under
 	// which the producer switches to non-temporal stores, in bytes per
-	// second: between the two states' 2.4 and 12 GB/s.
+	// second: between the two states' 2.0-2.6 and 10-25 GB/s.
 	copyNTBelow = 5e9
 	// copySampleEvery and copyProbeEvery: how often a large piece is
 	// timed in each mode. Timing costs two clock reads (about 100 ns
