@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,7 +258,13 @@ type Mux struct {
 	fifo   bool
 	latest map[uint32][]Header
 
-	nPosted    int   // receives in posted
+	nPosted int // receives in posted
+	// collLow is at most the Seq of every KindColl receive in posted
+	// (math.MaxUint64 when posted is empty): noteLatestLocked looks
+	// through posted only for a frame with a higher Seq, which in the
+	// steady state (each operation's receives posted, then its frames
+	// arriving) none has.
+	collLow    uint64
 	nUnexp     int   // complete frames in unexp
 	unexpBytes int64 // their payload bytes
 
@@ -320,6 +327,7 @@ func NewMux(rank, size int) *Mux {
 		latest:    make(map[uint32][]Header),
 		held:      make([]int64, size),
 		holdLimit: DefaultHoldLimit,
+		collLow:   math.MaxUint64,
 	}
 	m.cond.L = &m.mu
 	m.room.L = &m.mu
@@ -424,6 +432,9 @@ func (m *Mux) noteLatestLocked(h *Header) *MismatchError {
 		return nil
 	}
 	l[h.Src] = *h
+	if m.collLow >= h.Seq {
+		return nil // no receive posted for an earlier operation
+	}
 	for k := range m.posted {
 		if k.Kind == KindColl && k.Comm == h.Comm && k.Src == h.Src && k.Seq < h.Seq {
 			if mm := m.skippedLocked(k); mm != nil && m.failCommLocked(h.Comm, mm) {
@@ -516,6 +527,9 @@ func (m *Mux) Post(r *Recv) error {
 	q.tail = r
 	m.posted[k] = q
 	m.nPosted++
+	if k.Kind == KindColl && k.Seq < m.collLow {
+		m.collLow = k.Seq
+	}
 	r.state.Store(recvPending)
 	m.wakeRoomLocked()
 	m.mu.Unlock()
@@ -832,9 +846,17 @@ func (m *Mux) popPostedLocked(k Key) *Recv {
 	} else {
 		m.posted[k] = q
 	}
-	m.nPosted--
+	m.unpostedLocked()
 	r.state.Store(recvMatched)
 	return r
+}
+
+// unpostedLocked counts one receive out of posted.
+func (m *Mux) unpostedLocked() {
+	m.nPosted--
+	if m.nPosted == 0 {
+		m.collLow = math.MaxUint64
+	}
 }
 
 func (m *Mux) unlinkPostedLocked(r *Recv) {
@@ -856,7 +878,7 @@ func (m *Mux) unlinkPostedLocked(r *Recv) {
 			q.tail = prev
 		}
 		c.next = nil
-		m.nPosted--
+		m.unpostedLocked()
 		break
 	}
 	if q.head == nil {
@@ -1217,7 +1239,7 @@ func (m *Mux) completeAllLocked(r *Recv, err error) {
 		next := r.next
 		r.next = nil
 		r.complete(nil, err)
-		m.nPosted--
+		m.unpostedLocked()
 		r = next
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestFailCommForgets: a failed comm keeps its failure but not its
@@ -36,5 +37,91 @@ func TestFailCommForgets(t *testing.T) {
 	}
 	if err := m.Wait(context.Background(), r); err == nil {
 		t.Errorf("receive on a failed comm: err = nil; want its failure")
+	}
+}
+
+// TestMuxSkippedOperation: with FIFO delivery, a frame from src for a later
+// operation fails a receive posted from src for an earlier one (src
+// skipped it), and only then: posted receives of the frame's own or a
+// later operation, of another source, or none at all, are left alone.
+// The Mux looks through its posted receives only when one may be earlier
+// than the frame (collLow), so the cases cover a lower bound that must
+// fall when a receive is posted and rise again when none is left.
+func TestMuxSkippedOperation(t *testing.T) {
+	op := func(seq uint64) Header { return Header{Kind: KindColl, Op: 1, Comm: 3, Seq: seq, Count: 4} }
+	frame := func(src int32, seq uint64) Header { h := op(seq); h.Src = src; return h }
+	recv := func(src int32, seq uint64) *Recv {
+		return &Recv{Key: Key{Kind: KindColl, Comm: 3, Src: src, Seq: seq}}
+	}
+	tests := []struct {
+		name    string
+		done    []uint64 // operations run to completion first (a frame from rank 1 each)
+		post    []*Recv  // then posted, each for an operation Expect has started
+		arrive  Header   // then this frame arrives
+		skipped int      // index in post of the receive that must fail; -1: none
+	}{
+		{"later operation", nil, []*Recv{recv(1, 1)}, frame(1, 2), 0},
+		{"same operation", nil, []*Recv{recv(1, 1)}, frame(1, 1), -1},
+		{"other source", nil, []*Recv{recv(2, 1)}, frame(1, 2), -1},
+		{"nothing posted", nil, nil, frame(1, 2), -1},
+		{"after completed operations", []uint64{1, 2, 3}, []*Recv{recv(1, 4)}, frame(1, 5), 0},
+		{"later receive posted first", nil, []*Recv{recv(1, 2), recv(1, 1)}, frame(1, 2), 1},
+		{"earlier receive posted first", nil, []*Recv{recv(1, 1), recv(1, 2)}, frame(1, 2), 0},
+		{"early frame for a later operation", []uint64{1}, []*Recv{recv(1, 3), recv(1, 2)}, frame(1, 3), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMux(0, 3)
+			m.SetFIFO(true)
+			// A missed mismatch leaves a receive pending: fail, not hang.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, seq := range tt.done {
+				m.Expect(op(seq))
+				r := recv(1, seq)
+				if err := m.Post(r); err != nil {
+					t.Fatal(err)
+				}
+				h := frame(1, seq)
+				m.Deliver(&h, nil)
+				if err := m.Wait(ctx, r); err != nil {
+					t.Fatalf("operation %d: %v", seq, err)
+				}
+				m.Unexpect(3, seq)
+			}
+			for _, r := range tt.post {
+				m.Expect(op(r.Key.Seq))
+				if err := m.Post(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m.Deliver(&tt.arrive, nil)
+			for i, r := range tt.post {
+				if i == tt.skipped {
+					var me *MismatchError
+					if err := m.Wait(ctx, r); !errors.As(err, &me) {
+						t.Fatalf("receive %d (operation %d): %v; want a *MismatchError", i, r.Key.Seq, err)
+					}
+					continue
+				}
+				if tt.skipped >= 0 {
+					// The comm has failed: every receive on it fails.
+					if err := m.Wait(ctx, r); err == nil {
+						t.Fatalf("receive %d (operation %d) on the failed comm: nil error", i, r.Key.Seq)
+					}
+					continue
+				}
+				if r.Key == tt.arrive.Key() {
+					if err := m.Wait(ctx, r); err != nil {
+						t.Fatalf("receive %d (the frame's own): %v", i, err)
+					}
+					continue
+				}
+				m.Cancel(r)
+				if err := m.Wait(ctx, r); !errors.Is(err, context.Canceled) {
+					t.Fatalf("receive %d (operation %d): %v; want it still pending (Canceled)", i, r.Key.Seq, err)
+				}
+			}
+		})
 	}
 }
