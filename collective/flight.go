@@ -320,7 +320,21 @@ func (o *observer) forChild(ch *Comm) *observer {
 	return co
 }
 
-func nowNano() int64 { return time.Now().UnixNano() }
+// clockStart anchors nowNano: the wall clock when the package was
+// initialised, with its monotonic reading.
+var (
+	clockStart     = time.Now()
+	clockStartUnix = clockStart.UnixNano()
+)
+
+// nowNano is the time for the flight recorder, the timeline and operation
+// durations, in Unix nanoseconds: the wall clock at clockStart plus the
+// monotonic time since. It reads one clock where time.Now reads two (25
+// against 47 ns here; an operation reads it at least twice), and it never
+// jumps when the wall clock is set, so durations taken from it stay
+// right. A wall clock set after the process started is not followed:
+// timestamps then differ from the new wall time by the step.
+func nowNano() int64 { return clockStartUnix + int64(time.Since(clockStart)) }
 
 // begin records the start of an operation.
 func (o *observer) begin(cl *call, seq uint64, steps int) {

@@ -327,3 +327,22 @@ func TestFlightSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNowNano: the flight recorder's clock tells the wall time (to within
+// the time between the reads) and never goes back.
+func TestNowNano(t *testing.T) {
+	prev := nowNano()
+	for i := range 1000 {
+		before := time.Now().UnixNano()
+		got := nowNano()
+		after := time.Now().UnixNano()
+		const slack = int64(time.Millisecond) // the wall clock's own slew since clockStart
+		if got < before-slack || got > after+slack {
+			t.Fatalf("read %d: nowNano() = %d, outside the wall clock's [%d, %d]", i, got, before, after)
+		}
+		if got < prev {
+			t.Fatalf("read %d: nowNano() went back from %d to %d", i, prev, got)
+		}
+		prev = got
+	}
+}
