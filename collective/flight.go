@@ -329,8 +329,9 @@ var (
 
 // nowNano is the time for the flight recorder, the timeline and operation
 // durations, in Unix nanoseconds: the wall clock at clockStart plus the
-// monotonic time since. It reads one clock where time.Now reads two (25
-// against 47 ns here; an operation reads it at least twice), and it never
+// monotonic time since. It reads one clock where time.Now reads two (26
+// against 47 ns here, BenchmarkClock; an operation reads it at least
+// twice), and it never
 // jumps when the wall clock is set, so durations taken from it stay
 // right. A wall clock set after the process started is not followed:
 // timestamps then differ from the new wall time by the step.
