@@ -34,6 +34,7 @@ func (c *Comm) SetCosts(k schedule.Costs) {
 	defer c.mu.Unlock()
 	c.costs = k
 	clear(c.choices)
+	c.lastChoice.reset()
 }
 
 // Calibrate measures the cost model's parameters on this communicator:

@@ -53,8 +53,13 @@ type Comm struct {
 	exec    executor
 	scheds  map[schedule.Params]*plan
 	choices map[choiceKey]schedule.Algo
-	layout  *schedule.Layout // where ranks sit on the topology; nil for none
-	netCost *topo.Chooser    // prices algorithms under the topology's routing (layout.go); nil for none
+	// lastPlan and lastChoice hold the latest entries of scheds and
+	// choices: a program mostly repeats one operation, and a comparison
+	// costs less than a map lookup (docs/performance.md).
+	lastPlan   last[schedule.Params, *plan]
+	lastChoice last[choiceKey, schedule.Algo]
+	layout     *schedule.Layout // where ranks sit on the topology; nil for none
+	netCost    *topo.Chooser    // prices algorithms under the topology's routing (layout.go); nil for none
 
 	// The operation timeout is one reusable timer (a context per call
 	// would allocate): when it fires while operation armed is running, it

@@ -293,17 +293,21 @@ func (c *Comm) collective(ctx context.Context, op call, opts []CallOption) error
 		Root: cl.root, ChunkElems: max(1, c.chunkBytes/cl.dt.Size()), InPlace: cl.inPlace,
 		Layout: c.layout,
 	}
-	p := c.scheds[params]
-	if p == nil {
-		s, err := schedule.Build(params)
-		if err != nil {
-			return invalid(cl.coll, "%v", err)
+	p, ok := c.lastPlan.get(params)
+	if !ok {
+		p = c.scheds[params]
+		if p == nil {
+			s, err := schedule.Build(params)
+			if err != nil {
+				return invalid(cl.coll, "%v", err)
+			}
+			p = newPlan(s, cl.inPlace)
+			if len(c.scheds) >= maxPlans {
+				clear(c.scheds)
+			}
+			c.scheds[params] = p
 		}
-		p = newPlan(s, cl.inPlace)
-		if len(c.scheds) >= maxPlans {
-			clear(c.scheds)
-		}
-		c.scheds[params] = p
+		c.lastPlan.put(params, p)
 	}
 	return c.execute(ctx, p, cl)
 }
@@ -362,7 +366,11 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 	}
 	bytes := int64(cl.count) * int64(cl.dt.Size())
 	key := choiceKey{cl.coll, bytes}
+	if a, ok := c.lastChoice.get(key); ok {
+		return a, nil
+	}
 	if a, ok := c.choices[key]; ok {
+		c.lastChoice.put(key, a)
 		return a, nil
 	}
 	avail := c.Available(cl.coll)
@@ -389,9 +397,31 @@ func (c *Comm) chooseAlgo(cl *call, forced schedule.Algo) (schedule.Algo, error)
 		clear(c.choices)
 	}
 	c.choices[key] = a
+	c.lastChoice.put(key, a)
 	c.obs.chose(cl.coll, bytes, a) // first time per size class, at info level
 	return a, nil
 }
+
+// last remembers one entry of a map, the latest looked up. It is not safe
+// for concurrent use (Comm.mu guards the Comm's).
+type last[K comparable, V any] struct {
+	k  K
+	v  V
+	ok bool
+}
+
+func (l *last[K, V]) get(k K) (V, bool) {
+	if l.ok && l.k == k {
+		return l.v, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (l *last[K, V]) put(k K, v V) { l.k, l.v, l.ok = k, v, true }
+
+// reset forgets the entry, for a map that was cleared.
+func (l *last[K, V]) reset() { *l = last[K, V]{} }
 
 // Algorithm reports which algorithm a call of coll on count elements of dt
 // would use on this communicator (after KIZUNA_ALGO and the cost model), or
