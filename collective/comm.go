@@ -62,11 +62,20 @@ type Comm struct {
 	netCost    *topo.Chooser    // prices algorithms under the topology's routing (layout.go); nil for none
 
 	// The operation timeout is one reusable timer (a context per call
-	// would allocate): when it fires while operation armed is running, it
-	// fails the communicator's pending receives with a timeoutError.
+	// would allocate): when it fires while operation armed has run for
+	// the timeout, it fails the communicator's pending receives with a
+	// timeoutError. An operation does not set the timer: it records when
+	// it started (armedAt), and a timer that fires early for it (it was
+	// set for an earlier operation) is set again for the rest of the
+	// time, so that back-to-back operations do not each pay to set and
+	// stop a timer (docs/performance.md). The timer stops itself once
+	// it fires with no operation running.
 	timer   *time.Timer
-	timerMu sync.Mutex // guards armed
+	timerMu sync.Mutex // guards armed, armedAt, ticking, stopped
 	armed   uint64
+	armedAt int64 // nowNano when operation armed started
+	ticking bool  // the timer is set
+	stopped bool  // Close stopped the timer for good
 
 	// life ends (with its cause) when the communicator times out, is
 	// aborted or closed; blocked sends watch it through opctx, which
@@ -361,7 +370,7 @@ func (c *Comm) Close() error {
 		c.errMu.Lock()
 		c.closed.Store(true)
 		c.errMu.Unlock()
-		c.timer.Stop()
+		c.stopTimer()
 		c.kill(ErrClosed)
 		c.setBroken(ErrClosed)
 		// A communicator broken by a failure tells every peer once more
@@ -548,15 +557,26 @@ func (e *timeoutError) Error() string {
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 func (c *Comm) armTimer(seq uint64) {
+	now := nowNano()
 	c.timerMu.Lock()
-	c.armed = seq
-	c.timer.Reset(c.timeout)
+	c.armed, c.armedAt = seq, now
+	if !c.ticking && !c.stopped {
+		c.ticking = true
+		c.timer.Reset(c.timeout)
+	}
 	c.timerMu.Unlock()
 }
 
 func (c *Comm) disarmTimer() {
 	c.timerMu.Lock()
 	c.armed = 0
+	c.timerMu.Unlock()
+}
+
+// stopTimer stops the timer for good (Close).
+func (c *Comm) stopTimer() {
+	c.timerMu.Lock()
+	c.stopped, c.ticking = true, false
 	c.timer.Stop()
 	c.timerMu.Unlock()
 }
@@ -565,12 +585,19 @@ func (c *Comm) disarmTimer() {
 func (c *Comm) onTimeout() {
 	c.timerMu.Lock()
 	defer c.timerMu.Unlock()
-	if c.armed != 0 {
-		c.obs.timedOut() // flight record, while the operation still shows whom it waits for
-		err := &timeoutError{c.timeout}
-		c.mux.FailComm(c.id, err)
-		c.kill(err)
+	if c.armed == 0 || c.stopped {
+		c.ticking = false
+		return
 	}
+	if left := c.timeout - time.Duration(nowNano()-c.armedAt); left > 0 {
+		c.timer.Reset(left) // set for an earlier operation
+		return
+	}
+	c.ticking = false
+	c.obs.timedOut() // flight record, while the operation still shows whom it waits for
+	err := &timeoutError{c.timeout}
+	c.mux.FailComm(c.id, err)
+	c.kill(err)
 }
 
 // opContext is the context an operation's sends and receives run under:

@@ -227,6 +227,64 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutAfterEarlierOperations: the timeout counts from the start of
+// the operation that hangs, not from the earlier operations that set the
+// timer (it is set once and set again when it fires early), and a
+// shortened timeout takes effect at the next operation. Each row runs
+// quick operations for a while, then one that rank 1 does not join.
+func TestTimeoutAfterEarlierOperations(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name    string
+		timeout time.Duration // the communicator's
+		busy    time.Duration // quick all-reduces before the hang
+		setTo   time.Duration // SetTimeout before the hang; 0: leave it
+		wantMin time.Duration // the hanging all-reduce fails after at least this
+	}{
+		{"first operation hangs", 400 * ms, 0, 0, 400 * ms},
+		{"after most of a timeout", 400 * ms, 300 * ms, 0, 400 * ms},
+		{"after more than a timeout", 400 * ms, 700 * ms, 0, 400 * ms},
+		// The timer was set for 3 s by the first operation.
+		{"shortened", 3 * time.Second, 100 * ms, 200 * ms, 200 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var took time.Duration
+			errs := eachRank(t, TransportInproc, 2, tt.timeout, func(ctx context.Context, c *Comm) error {
+				buf := make([]float32, 8)
+				// The same number of operations on both ranks, spread
+				// over busy.
+				const gap = 10 * time.Millisecond
+				for range int(tt.busy / gap) {
+					if err := AllReduce(ctx, c, buf, buf, Sum); err != nil {
+						return err
+					}
+					time.Sleep(gap)
+				}
+				if tt.setTo > 0 {
+					if err := c.SetTimeout(tt.setTo); err != nil {
+						return err
+					}
+				}
+				if c.Rank() == 1 {
+					time.Sleep(tt.wantMin + 400*ms)
+					return nil
+				}
+				start := time.Now()
+				err := AllReduce(ctx, c, buf, buf, Sum)
+				took = time.Since(start)
+				return err
+			})
+			if !errors.Is(errs[0], context.DeadlineExceeded) {
+				t.Fatalf("rank 0: err = %v; want a deadline error", errs[0])
+			}
+			if took < tt.wantMin || took > tt.wantMin+time.Second {
+				t.Errorf("the hanging all-reduce failed after %v; want %v to %v", took, tt.wantMin, tt.wantMin+time.Second)
+			}
+		})
+	}
+}
+
 // TestLocalMisuse: invalid arguments fail at once with ErrInvalid and leave
 // the communicator usable.
 func TestLocalMisuse(t *testing.T) {

@@ -226,6 +226,9 @@ func (c *Comm) SetTimeout(d time.Duration) error {
 	defer c.mu.Unlock()
 	c.timerMu.Lock()
 	c.timeout = d
+	if c.ticking {
+		c.timer.Reset(d) // it re-checks the running operation, if any, when it fires
+	}
 	c.timerMu.Unlock()
 	return nil
 }
@@ -294,7 +297,7 @@ func (c *Comm) adopt(ch *Comm) error {
 	c.grp.mu.Lock()
 	defer c.grp.mu.Unlock()
 	if c.grp.closing {
-		ch.timer.Stop()
+		ch.stopTimer()
 		ch.kill(ErrClosed)
 		if ch.obs != nil && ch.obs.metrics != nil {
 			ch.obs.metrics.close() // off the parent's registry
