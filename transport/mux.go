@@ -554,6 +554,14 @@ func (m *Mux) Wait(ctx context.Context, r *Recv) error {
 	if fn := m.poller.Load(); fn != nil && r.state.Load() == recvPending {
 		(*fn)(r) // the transport reads on this goroutine for a while (poll.go)
 	}
+	// Mostly r is complete by now (the poller read its frame): a
+	// non-blocking receive costs less than the two-way select below.
+	select {
+	case <-r.done:
+		r.state.Store(recvIdle)
+		return r.Err
+	default:
+	}
 	select {
 	case <-r.done:
 		r.state.Store(recvIdle)
