@@ -45,6 +45,14 @@ const pollTime = busyYield
 // Ranks that share processors yield after every look, as before.
 const spinLooks = 64
 
+// monoStart anchors monoNow.
+var monoStart = time.Now()
+
+// monoNow is the monotonic time since monoStart: one clock read, where
+// time.Now reads the wall clock too (26 against 47 ns here,
+// collective.BenchmarkClock).
+func monoNow() time.Duration { return time.Since(monoStart) }
+
 // poll is the Mux's poller: it reads r's peer's ring on the waiting
 // goroutine until r completes or pollTime passes.
 func (e *Endpoint) poll(r *transport.Recv) {
@@ -59,7 +67,7 @@ func (e *Endpoint) poll(r *transport.Recv) {
 	l.inline.Add(1)
 	e.polling.Add(1)
 	defer func() { l.inline.Add(-1); e.polling.Add(-1) }()
-	start := time.Now()
+	start := monoNow()
 	looks := 0
 	for !r.Ready() {
 		if l.rmu.TryLock() {
@@ -77,7 +85,7 @@ func (e *Endpoint) poll(r *transport.Recv) {
 			continue
 		}
 		looks = 0
-		if e.closed.Load() || l.failure() != nil || time.Since(start) > pollTime {
+		if e.closed.Load() || l.failure() != nil || monoNow()-start > pollTime {
 			return
 		}
 		runtime.Gosched()
