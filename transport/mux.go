@@ -435,14 +435,23 @@ func (m *Mux) noteLatestLocked(h *Header) *MismatchError {
 	if m.collLow >= h.Seq {
 		return nil // no receive posted for an earlier operation
 	}
+	low := uint64(math.MaxUint64)
 	for k := range m.posted {
-		if k.Kind == KindColl && k.Comm == h.Comm && k.Src == h.Src && k.Seq < h.Seq {
+		if k.Kind != KindColl {
+			continue
+		}
+		if k.Comm == h.Comm && k.Src == h.Src && k.Seq < h.Seq {
 			if mm := m.skippedLocked(k); mm != nil && m.failCommLocked(h.Comm, mm) {
 				return mm
 			}
 			return nil
 		}
+		low = min(low, k.Seq)
 	}
+	// The walk saw every posted receive: the bound is now exact, so that a
+	// receive that stays posted (another comm's, one from a slow source)
+	// does not keep it low for good.
+	m.collLow = low
 	return nil
 }
 
