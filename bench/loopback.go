@@ -49,7 +49,8 @@ const loopbackLimit = 60 * time.Second
 // message and the receiver checks the stamps, so a sender that changed
 // its buffer while the kernel still referred to it (LoopbackSplice
 // without its acknowledgement) fails the measurement instead of timing
-// it. It fails too if a side waits for its peer for over a minute. It
+// it. A call that takes over a minute in all fails (a deadline on every
+// connection, so that a side never waits for its peer for longer). It
 // leaves no goroutine behind.
 func MeasureLoopback(mode LoopbackMode, size, rounds int) (float64, error) {
 	if mode != LoopbackWrite && mode != LoopbackSplice {
@@ -175,11 +176,12 @@ func loopbackSide(mode LoopbackMode, data, ack *net.TCPConn, size, rounds int, a
 	var sp *splicer
 	if mode == LoopbackSplice {
 		var err error
-		if sp, err = newSplicer(data); err != nil {
+		if sp, err = newSplicer(data, size); err != nil {
 			abort(err)
 			return 0
 		}
 		defer sp.close()
+		send = sp.mem
 	}
 	total := rounds + 2 // two to warm up
 	got := make(chan error)

@@ -23,6 +23,11 @@ const (
 // splicer sends a buffer into a socket with vmsplice(2) and splice(2),
 // through a pipe of its own. It is used by one goroutine.
 type splicer struct {
+	// mem is the message buffer: mapped memory, page-aligned, which
+	// neither moves nor is reused while the socket may still refer to
+	// its pages (a small Go slice may live on a goroutine's stack, which
+	// moves when it grows).
+	mem   []byte
 	rc    syscall.RawConn
 	r, w  int // the pipe's ends
 	piece int
@@ -32,16 +37,23 @@ type splicer struct {
 	fn          func(fd uintptr) bool
 }
 
-func newSplicer(c *net.TCPConn) (*splicer, error) {
+// newSplicer returns a splicer for c with a message buffer of size bytes
+// (splicer.mem).
+func newSplicer(c *net.TCPConn, size int) (*splicer, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("bench: loopback: %w", err)
 	}
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("bench: loopback: map %d bytes: %w", size, err)
+	}
 	var p [2]int
 	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		_ = syscall.Munmap(mem)
 		return nil, fmt.Errorf("bench: loopback: pipe: %w", err)
 	}
-	s := &splicer{rc: rc, r: p[0], w: p[1], piece: splicePiece}
+	s := &splicer{mem: mem, rc: rc, r: p[0], w: p[1], piece: splicePiece}
 	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(s.w), fSetPipeSz, splicePiece); errno != 0 {
 		s.piece = defaultPipeSize
 	}
@@ -49,9 +61,12 @@ func newSplicer(c *net.TCPConn) (*splicer, error) {
 	return s, nil
 }
 
+// close frees the pipe and the buffer. The kernel keeps the pages that a
+// socket still refers to until it lets go of them.
 func (s *splicer) close() {
 	_ = syscall.Close(s.r)
 	_ = syscall.Close(s.w)
+	_ = syscall.Munmap(s.mem)
 }
 
 // send hands b to the socket: a piece at a time into the pipe (vmsplice

@@ -32,7 +32,8 @@ func inlineReads(mode string) bool {
 }
 
 // pollTime bounds one inline read: how long a receiver looks at its peer's
-// ring, yielding between looks as await does, before it blocks.
+// ring, yielding as await does (after every look when ranks share
+// processors, after spinLooks looks when not), before it blocks.
 const pollTime = busyYield
 
 // spinLooks is how many times a receiver with a processor of its own
