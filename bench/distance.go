@@ -39,6 +39,22 @@ func (d Distance) String() string {
 		d.RoundTrip.Round(time.Nanosecond), d.Cached/1e9, nt, d.Read/1e9)
 }
 
+// DescribeDistance is processors 0 and 1's Distance as text, or why it
+// cannot be measured ("one processor", MeasureDistance's error), for the
+// reports of measurement programs: how far apart the processors are
+// decides how fast any library moves data between processes on them
+// (docs/performance.md, "Two speeds of one machine").
+func DescribeDistance() string {
+	if runtime.NumCPU() < 2 {
+		return "one processor"
+	}
+	d, err := MeasureDistance(0, 1)
+	if err != nil {
+		return err.Error()
+	}
+	return d.String()
+}
+
 // distanceLimit bounds each phase of MeasureDistance; it takes about a
 // tenth of a second in all on this machine, near or far.
 const distanceLimit = 5 * time.Second

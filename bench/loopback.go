@@ -34,8 +34,8 @@ const (
 // ErrNoSplice is MeasureLoopback's error for LoopbackSplice off Linux.
 var ErrNoSplice = errors.New("bench: vmsplice and splice are Linux system calls")
 
-// loopbackLimit bounds one MeasureLoopback call: a side that waits longer
-// for its peer fails (deadlines on every connection).
+// loopbackLimit bounds one MeasureLoopback call (a deadline on every
+// connection).
 const loopbackLimit = 60 * time.Second
 
 // MeasureLoopback measures how fast two endpoints of this process
@@ -172,8 +172,10 @@ func checkStamps(b []byte, r uint64) error {
 // failure it calls abort, which closes every connection, and returns
 // once its goroutine has ended.
 func loopbackSide(mode LoopbackMode, data, ack *net.TCPConn, size, rounds int, abort func(error)) float64 {
-	send, recv := make([]byte, size), make([]byte, size)
-	var sp *splicer
+	var (
+		send []byte
+		sp   *splicer
+	)
 	if mode == LoopbackSplice {
 		var err error
 		if sp, err = newSplicer(data, size); err != nil {
@@ -182,7 +184,10 @@ func loopbackSide(mode LoopbackMode, data, ack *net.TCPConn, size, rounds int, a
 		}
 		defer sp.close()
 		send = sp.mem
+	} else {
+		send = make([]byte, size)
 	}
+	recv := make([]byte, size)
 	total := rounds + 2 // two to warm up
 	got := make(chan error)
 	done := make(chan struct{})

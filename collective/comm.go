@@ -556,8 +556,8 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-func (c *Comm) armTimer(seq uint64) {
-	now := nowNano()
+// armTimer records that operation seq started at now (nowNano).
+func (c *Comm) armTimer(seq uint64, now int64) {
 	c.timerMu.Lock()
 	c.armed, c.armedAt = seq, now
 	if !c.ticking && !c.stopped {

@@ -87,7 +87,7 @@ func BenchmarkObserverHooks(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				c.obs.begin(cl, uint64(i+1), 6)
+				c.obs.begin(cl, uint64(i+1), 6, nowNano())
 				for s := range 6 {
 					c.obs.step(s)
 					c.obs.sending(1)

@@ -330,8 +330,9 @@ func (c *Comm) execute(ctx context.Context, p *plan, cl *call) error {
 	c.seq++
 	seq := c.seq
 	c.opctx = opContext{Context: ctx, life: c.life}
-	c.obs.begin(cl, seq, len(p.s.Steps))
-	c.armTimer(seq)
+	now := nowNano() // one clock read for the flight recorder and the timer
+	c.obs.begin(cl, seq, len(p.s.Steps), now)
+	c.armTimer(seq, now)
 	err := c.run(&c.opctx, p, cl, seq)
 	c.disarmTimer()
 	c.obs.end(cl, err)

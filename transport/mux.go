@@ -260,10 +260,10 @@ type Mux struct {
 
 	nPosted int // receives in posted
 	// collLow is at most the Seq of every KindColl receive in posted
-	// (math.MaxUint64 when posted is empty): noteLatestLocked looks
-	// through posted only for a frame with a higher Seq, which in the
-	// steady state (each operation's receives posted, then its frames
-	// arriving) none has.
+	// (math.MaxUint64 when posted is empty; Post lowers it, and each walk
+	// of noteLatestLocked makes it exact): noteLatestLocked walks posted
+	// only for a frame with a higher Seq, which in the steady state (each
+	// operation's receives posted, then its frames arriving) none has.
 	collLow    uint64
 	nUnexp     int   // complete frames in unexp
 	unexpBytes int64 // their payload bytes

@@ -42,7 +42,7 @@ const pollTime = busyYield
 // that comes in during one waits for the scheduler's round to end. 64
 // looks before each yield made 8-byte to 4 KiB all-reduces at np=2
 // 1.11-1.24x faster with the processors near and 1.07-1.16x far; 256 and
-// 1024 did no better (docs/performance.md, "Shared memory transport").
+// 1024 did no better (docs/performance.md, "Small operations").
 // Ranks that share processors yield after every look, as before.
 const spinLooks = 64
 

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,7 +162,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	r := &runner{cfg: cfg, log: stderr}
 	rep := report{Machine: bench.Machine(), Args: cfg.args, Runs: cfg.runs, Iters: cfg.iters, Transport: cfg.transport,
-		LoadBefore: bench.LoadAvg(), DistanceBefore: distance(), Start: time.Now()}
+		LoadBefore: bench.LoadAvg(), DistanceBefore: bench.DescribeDistance(), Start: time.Now()}
 	for _, op := range cfg.ops {
 		for _, np := range cfg.nps {
 			t, err := r.compare(ctx, op, np)
@@ -175,7 +174,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	rep.LoadAfter = bench.LoadAvg()
 	rep.Elapsed = time.Since(rep.Start)
-	rep.DistanceAfter = distance()
+	rep.DistanceAfter = bench.DescribeDistance()
 	return rep.write(cfg.out, stdout, true)
 }
 
@@ -543,19 +542,4 @@ func fmtRatio(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
-}
-
-// distance is bench.MeasureDistance between processors 0 and 1 for the
-// report: how far apart they are decides how fast any library moves data
-// between processes on them (docs/performance.md, "Two speeds of one
-// machine").
-func distance() string {
-	if runtime.NumCPU() < 2 {
-		return "one processor"
-	}
-	d, err := bench.MeasureDistance(0, 1)
-	if err != nil {
-		return err.Error()
-	}
-	return d.String()
 }

@@ -53,7 +53,7 @@ func run(minS, maxS string, factor int64, rounds, runs int) error {
 		return fmt.Errorf("-f %d, -runs %d, -n %d: want -f >= 2, -runs >= 1, -n >= 0", factor, runs, rounds)
 	}
 	fmt.Printf("# %s, GOMAXPROCS %d, %s UTC\n", bench.Machine(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02 15:04"))
-	distance("before")
+	fmt.Printf("# distance before: %s\n", bench.DescribeDistance())
 	fmt.Printf("%10s %12s %12s %13s\n", "bytes", "write GB/s", "splice GB/s", "splice/write")
 	for _, size := range bench.Sizes(lo, hi, factor) {
 		n := rounds
@@ -74,16 +74,6 @@ func run(minS, maxS string, factor int64, rounds, runs int) error {
 		}
 		fmt.Printf("%10d %12.2f %12.2f %13.2f\n", size, bench.Median(w)/1e9, bench.Median(s)/1e9, bench.Median(ratio))
 	}
-	distance("after")
+	fmt.Printf("# distance after: %s\n", bench.DescribeDistance())
 	return nil
-}
-
-// distance prints processors 0 and 1's distance, or why it cannot.
-func distance(when string) {
-	d, err := bench.MeasureDistance(0, 1)
-	if err != nil {
-		fmt.Printf("# distance %s: %v\n", when, err)
-		return
-	}
-	fmt.Printf("# distance %s: %v\n", when, d)
 }
